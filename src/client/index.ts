@@ -1,0 +1,5 @@
+/**
+ * duplex/client — public entry point of the `client` layer (see docs/architecture.md).
+ * Its implementation lands with its own issue; the subpath exists now so the package shape is final.
+ */
+export const LAYER = "client";

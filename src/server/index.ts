@@ -1,0 +1,5 @@
+/**
+ * duplex/server — public entry point of the `server` layer (see docs/architecture.md).
+ * Its implementation lands with its own issue; the subpath exists now so the package shape is final.
+ */
+export const LAYER = "server";
