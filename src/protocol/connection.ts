@@ -1,0 +1,528 @@
+/**
+ * The sans-I/O WebSocket connection (RFC 6455 §5-§7, RFC 7692 §6-§7) for both roles.
+ *
+ * Bytes in: {@link Connection.receiveData}, {@link Connection.receiveEof}.
+ * Intents in: send, ping, pong, close, fail.
+ * Out: {@link ConnectionHandler} callbacks: messages, pings, pongs, the peer's Close frame,
+ * failures, and bytes to write. No sockets, no timers: the I/O layer arms the timers (close
+ * timeout, heartbeat) and closes the transport when {@link Connection.state} becomes CLOSED.
+ *
+ * Lifecycle (numbers match the WHATWG readyState):
+ *
+ *   CONNECTING --open()--> OPEN --close()--> CLOSING --peer Close--> CLOSED
+ *                           |                                         ^
+ *                           +--peer Close (reply written)-------------+
+ *   any state --protocol failure / fail() / receiveEof()--> CLOSED
+ *
+ * Message rules enforced here (the frame parser enforces the per-frame header rules):
+ * continuation order (§5.4), cumulative size before buffering (1009), fragment count with empty
+ * fragments counted (1008), fail-fast UTF-8 of text across frame and chunk boundaries (1007,
+ * §8.1), close payload validation (§5.5.1, §7.4), inflation bounded by the message limit.
+ */
+import { ByteAccumulator } from "./accumulator.js";
+import { decodeClosePayload, encodeClosePayload } from "./close-codes.js";
+import { CodecLimitError, type MessageCodec } from "./codec.js";
+import { ProtocolError, StateError } from "./errors.js";
+import { type Alloc, encodeFrame, encodeFrameParts, MAX_CONTROL_PAYLOAD, Opcode } from "./frame.js";
+import { CONTINUE, FrameParser, type FrameSink, PAUSE, type SinkResult } from "./frame-parser.js";
+import { DEFAULT_LIMITS, type Limits } from "./limits.js";
+import { isValidUtf8, Utf8Validator } from "./utf8.js";
+
+export const ReadyState = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
+export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
+
+export interface ConnectionHandler {
+  /** A complete message. Text messages are valid UTF-8 (decode with TextDecoder or Buffer). */
+  onMessage(data: Uint8Array, binary: boolean): void;
+  /** A Ping; the Pong reply is already written unless `autoPong` is off. */
+  onPing(data: Uint8Array): void;
+  onPong(data: Uint8Array): void;
+  /** The peer's Close frame (code 1005 when it carried none). Our reply, if owed, is written. */
+  onCloseFrame(code: number, reason: string): void;
+  /** The peer broke the protocol. A Close frame with `error.closeCode` was written if possible. */
+  onError(error: ProtocolError): void;
+  /** Bytes for the transport, in order. */
+  onWrite(chunk: Uint8Array): void;
+}
+
+export interface ConnectionOptions {
+  readonly role: "server" | "client";
+  /** Resolved limits (see resolveLimits). @default DEFAULT_LIMITS */
+  readonly limits?: Limits;
+  /** Buffer allocator; the Node layer passes Buffer.allocUnsafe. @default new Uint8Array */
+  readonly alloc?: Alloc;
+  /** Fills masking keys for client frames; must be unpredictable (§5.3). @default crypto.getRandomValues */
+  readonly random?: (out: Uint8Array) => void;
+  /** Whole-buffer UTF-8 check for unfragmented text (e.g. node:buffer isUtf8). */
+  readonly validateUtf8?: (bytes: Uint8Array) => boolean;
+  /** Answer Pings with Pongs automatically. @default true */
+  readonly autoPong?: boolean;
+}
+
+export interface SendOptions {
+  /** Last frame of the message; false starts or continues a fragmented message. @default true */
+  readonly fin?: boolean;
+  /** Compress with permessage-deflate when negotiated (decided on a message's first frame). @default true */
+  readonly compress?: boolean;
+}
+
+export interface CloseStatus {
+  readonly code: number;
+  readonly reason: string;
+  /** Both Close frames were exchanged. */
+  readonly wasClean: boolean;
+}
+
+const MASK_POOL_KEYS = 256;
+
+function defaultRandom(out: Uint8Array): void {
+  globalThis.crypto.getRandomValues(out);
+}
+
+export class Connection implements FrameSink {
+  private readonly handler: ConnectionHandler;
+  private readonly limits: Limits;
+  private readonly alloc: Alloc;
+  private readonly isClient: boolean;
+  private readonly random: (out: Uint8Array) => void;
+  private readonly fastUtf8: (bytes: Uint8Array) => boolean;
+  private readonly autoPong: boolean;
+  private readonly parser: FrameParser;
+  private codec: MessageCodec | null = null;
+  private readyState: ReadyState = ReadyState.CONNECTING;
+
+  // Inbound message in progress.
+  private inMessage = false;
+  private msgBinary = false;
+  private msgCompressed = false;
+  private msgBytes = 0;
+  private msgWireBytes = 0;
+  private fragments = 0;
+  private frameFin = false;
+  private frameOpcode = 0;
+  private readonly utf8 = new Utf8Validator();
+  private readonly message: ByteAccumulator;
+  private readonly frameBuffer: ByteAccumulator;
+  private readonly controlBuf = new Uint8Array(MAX_CONTROL_PAYLOAD);
+  private controlLength = 0;
+
+  // Outbound.
+  private outFragmenting = false;
+  private outCompressing = false;
+  private outBusy = false;
+  private readonly outQueue: (() => void)[] = [];
+  private maskPool: Uint8Array | null = null;
+  private maskAt = 0;
+
+  // Closing.
+  private closeSent = false;
+  private closeReceived = false;
+  private peerCode = 1005;
+  private peerReason = "";
+  private failure: ProtocolError | null = null;
+
+  constructor(options: ConnectionOptions, handler: ConnectionHandler) {
+    this.handler = handler;
+    this.isClient = options.role === "client";
+    this.limits = options.limits ?? DEFAULT_LIMITS;
+    this.alloc = options.alloc ?? ((n) => new Uint8Array(n));
+    this.random = options.random ?? defaultRandom;
+    this.fastUtf8 = options.validateUtf8 ?? ((b) => isValidUtf8(b));
+    this.autoPong = options.autoPong ?? true;
+    this.message = new ByteAccumulator(this.alloc);
+    this.frameBuffer = new ByteAccumulator(this.alloc);
+    this.parser = new FrameParser(!this.isClient, this);
+    this.parser.onError = (error) => this.failPeer(error);
+  }
+
+  get state(): ReadyState {
+    return this.readyState;
+  }
+
+  /** True while inbound parsing waits for the codec: the I/O layer may pause reading. */
+  get isReceivePaused(): boolean {
+    return this.parser.isPaused;
+  }
+
+  /** How the connection ended (meaningful once CLOSED). */
+  get closeStatus(): CloseStatus {
+    if (this.closeReceived && this.closeSent && this.failure === null) {
+      return { code: this.peerCode, reason: this.peerReason, wasClean: true };
+    }
+    if (this.failure !== null) {
+      return { code: this.failure.closeCode, reason: this.failure.message, wasClean: false };
+    }
+    return { code: 1006, reason: "", wasClean: false };
+  }
+
+  /** The opening handshake succeeded: start framing. `codec` when permessage-deflate was agreed. */
+  open(codec: MessageCodec | null = null): void {
+    if (this.readyState !== ReadyState.CONNECTING) {
+      throw new StateError("WS_ERR_NOT_OPEN", "open() called twice");
+    }
+    this.codec = codec;
+    this.parser.rsv1Allowed = codec !== null;
+    this.readyState = ReadyState.OPEN;
+  }
+
+  // ---- bytes in ---------------------------------------------------------------------------
+
+  /** Feed bytes from the transport. Takes ownership of `chunk` (it may be unmasked in place). */
+  receiveData(chunk: Uint8Array): void {
+    if (this.readyState === ReadyState.CONNECTING) {
+      throw new StateError("WS_ERR_NOT_OPEN", "receiveData() before open()");
+    }
+    if (this.readyState === ReadyState.CLOSED) return;
+    this.parser.push(chunk);
+  }
+
+  /** The transport reached end of input. Without a Close frame first, this is abnormal (1006). */
+  receiveEof(): void {
+    this.parser.stop();
+    this.finish();
+  }
+
+  // ---- frame sink (called by the parser) ----------------------------------------------------
+
+  onFrameHeader(
+    fin: boolean,
+    rsv1: boolean,
+    opcode: number,
+    length: number,
+  ): ProtocolError | undefined {
+    this.frameFin = fin;
+    this.frameOpcode = opcode;
+    if (opcode >= Opcode.CLOSE) {
+      this.controlLength = 0;
+      return undefined;
+    }
+    if (opcode === Opcode.CONTINUATION) {
+      if (!this.inMessage) {
+        return new ProtocolError(
+          "WS_ERR_UNEXPECTED_CONTINUATION",
+          1002,
+          "continuation frame without a message in progress",
+        );
+      }
+    } else {
+      if (this.inMessage) {
+        return new ProtocolError(
+          "WS_ERR_EXPECTED_CONTINUATION",
+          1002,
+          "new data frame inside a fragmented message",
+        );
+      }
+      this.inMessage = true;
+      this.msgBinary = opcode === Opcode.BINARY;
+      this.msgCompressed = rsv1;
+      this.msgBytes = 0;
+      this.msgWireBytes = 0;
+      this.fragments = 0;
+      if (!this.msgBinary) this.utf8.reset();
+    }
+    if (++this.fragments > this.limits.maxFragments) {
+      return new ProtocolError(
+        "WS_ERR_TOO_MANY_FRAGMENTS",
+        1008,
+        `message split into more than ${this.limits.maxFragments} frames`,
+      );
+    }
+    const max = this.limits.maxMessageBytes;
+    this.msgWireBytes += length;
+    // Compressed bytes may slightly exceed the output (stored blocks), hence the small margin.
+    if (
+      this.msgCompressed ? this.msgWireBytes > max + (max >>> 10) + 64 : this.msgWireBytes > max
+    ) {
+      return tooBig(max);
+    }
+    if (!this.msgCompressed && length > 0 && !(fin && this.fragments === 1)) {
+      this.message.reserve(length, max);
+    }
+    return undefined;
+  }
+
+  onFramePayload(data: Uint8Array, last: boolean, whole: boolean): SinkResult {
+    if (this.frameOpcode >= Opcode.CLOSE) {
+      if (whole) return this.onControl(this.frameOpcode, data);
+      this.controlBuf.set(data, this.controlLength);
+      this.controlLength += data.length;
+      return last
+        ? this.onControl(this.frameOpcode, this.controlBuf.slice(0, this.controlLength))
+        : CONTINUE;
+    }
+    if (this.msgCompressed) {
+      if (whole) return this.inflate(data, this.frameFin);
+      this.frameBuffer.append(data, this.limits.maxMessageBytes * 2);
+      return last ? this.inflate(this.frameBuffer.take(), this.frameFin) : CONTINUE;
+    }
+    const complete = last && this.frameFin;
+    if (whole && complete && this.fragments === 1) {
+      // Unfragmented message in one piece: validate once, deliver the view without copying.
+      if (!this.msgBinary && !this.fastUtf8(data)) return invalidUtf8();
+      return this.deliver(data);
+    }
+    if (!this.msgBinary && !this.utf8.update(data)) return invalidUtf8();
+    this.message.append(data, this.limits.maxMessageBytes);
+    if (!complete) return CONTINUE;
+    if (!this.msgBinary && !this.utf8.isComplete()) return invalidUtf8();
+    return this.deliver(this.message.take());
+  }
+
+  private inflate(data: Uint8Array, fin: boolean): SinkResult {
+    const codec = this.codec;
+    if (codec === null) return new ProtocolError("WS_ERR_INTERNAL", 1011, "no codec");
+    let sync = true;
+    let result: SinkResult = PAUSE;
+    codec.decompress(data, fin, this.limits.maxMessageBytes - this.msgBytes, (error, out) => {
+      if (this.readyState === ReadyState.CLOSED) return;
+      const r = this.inflated(error, out, fin);
+      if (sync) {
+        result = r;
+      } else if (r === CONTINUE) {
+        this.parser.resume();
+      } else if (r instanceof ProtocolError) {
+        this.parser.stop();
+        this.failPeer(r);
+      }
+    });
+    sync = false;
+    return result;
+  }
+
+  private inflated(error: Error | null, out: Uint8Array | null, fin: boolean): SinkResult {
+    if (error !== null || out === null) {
+      if (error instanceof CodecLimitError) return tooBig(this.limits.maxMessageBytes);
+      return new ProtocolError("WS_ERR_INFLATE_FAILED", 1007, "invalid compressed data");
+    }
+    this.msgBytes += out.length;
+    if (this.msgBytes > this.limits.maxMessageBytes) return tooBig(this.limits.maxMessageBytes);
+    if (!this.msgBinary && !this.utf8.update(out)) return invalidUtf8();
+    if (!fin) {
+      this.message.append(out, this.limits.maxMessageBytes);
+      return CONTINUE;
+    }
+    if (!this.msgBinary && !this.utf8.isComplete()) return invalidUtf8();
+    if (this.message.length === 0) return this.deliver(out);
+    this.message.append(out, this.limits.maxMessageBytes);
+    return this.deliver(this.message.take());
+  }
+
+  private deliver(data: Uint8Array): SinkResult {
+    this.inMessage = false;
+    this.handler.onMessage(data, this.msgBinary);
+    return CONTINUE;
+  }
+
+  private onControl(opcode: number, data: Uint8Array): SinkResult {
+    if (opcode === Opcode.PING) {
+      if (this.autoPong && this.canSend())
+        this.enqueue(() => this.writeFrame(Opcode.PONG, data.slice(), true, false));
+      this.handler.onPing(data);
+      return CONTINUE;
+    }
+    if (opcode === Opcode.PONG) {
+      this.handler.onPong(data);
+      return CONTINUE;
+    }
+    const close = decodeClosePayload(data);
+    if (close instanceof ProtocolError) return close;
+    this.closeReceived = true;
+    this.peerCode = close.code;
+    this.peerReason = close.reason;
+    if (!this.closeSent) {
+      // §5.5.1: reply with a Close frame, echoing the status code received.
+      this.closeSent = true;
+      const payload = close.code === 1005 ? new Uint8Array(0) : encodeClosePayload(close.code);
+      this.enqueue(() => this.writeFrame(Opcode.CLOSE, payload, true, false));
+    }
+    this.parser.stop();
+    this.finish();
+    this.handler.onCloseFrame(close.code, close.reason);
+    return CONTINUE;
+  }
+
+  // ---- intents ------------------------------------------------------------------------------
+
+  /** Send a text message (UTF-8 bytes must be valid; strings are encoded here). */
+  sendText(data: string | Uint8Array, options?: SendOptions): void {
+    this.send(typeof data === "string" ? new TextEncoder().encode(data) : data, false, options);
+  }
+
+  sendBinary(data: Uint8Array, options?: SendOptions): void {
+    this.send(data, true, options);
+  }
+
+  send(data: Uint8Array, binary: boolean, options?: SendOptions): void {
+    this.assertCanSend();
+    const fin = options?.fin ?? true;
+    const first = !this.outFragmenting;
+    const opcode = first ? (binary ? Opcode.BINARY : Opcode.TEXT) : Opcode.CONTINUATION;
+    if (first) this.outCompressing = this.codec !== null && (options?.compress ?? true);
+    this.outFragmenting = !fin;
+    if (!this.outCompressing) {
+      this.enqueue(() => this.writeFrame(opcode, data, fin, false));
+      return;
+    }
+    const codec = this.codec as MessageCodec;
+    this.enqueue(() => {
+      this.outBusy = true;
+      codec.compress(data, fin, (error, out) => {
+        this.outBusy = false;
+        if (error !== null || out === null) {
+          this.fail(1011, "compression failed");
+        } else if (this.failure === null) {
+          this.writeFrame(opcode, out, fin, first);
+        }
+        this.runQueue();
+      });
+    });
+  }
+
+  /**
+   * Write a frame that was encoded once for many connections (a broadcast). It must be an
+   * unfragmented data frame encoded for this role (unmasked from a server).
+   */
+  sendFrame(frame: Uint8Array): void {
+    this.assertCanSend();
+    if (this.outFragmenting) {
+      throw new StateError("WS_ERR_INVALID_ARGUMENT", "a fragmented message is in progress");
+    }
+    this.enqueue(() => this.handler.onWrite(frame));
+  }
+
+  ping(data: Uint8Array = new Uint8Array(0)): void {
+    this.sendControl(Opcode.PING, data);
+  }
+
+  pong(data: Uint8Array = new Uint8Array(0)): void {
+    this.sendControl(Opcode.PONG, data);
+  }
+
+  /**
+   * Start the closing handshake (§7.1.2). Without a code the Close frame is empty (the peer sees
+   * 1005). Calling it again once a Close frame was sent does nothing.
+   */
+  close(code?: number, reason = ""): void {
+    if (this.readyState === ReadyState.CONNECTING) {
+      throw new StateError("WS_ERR_NOT_OPEN", "close() before open()");
+    }
+    if (this.closeSent || this.readyState === ReadyState.CLOSED) return;
+    const payload = encodeClosePayload(code, reason);
+    this.closeSent = true;
+    this.readyState = ReadyState.CLOSING;
+    this.enqueue(() => this.writeFrame(Opcode.CLOSE, payload, true, false));
+  }
+
+  /**
+   * Fail the connection from the local side (§7.1.7), e.g. a policy violation decided by the
+   * application: send a Close frame with `code` if none was sent, then stop processing input.
+   */
+  fail(code: number, reason = ""): void {
+    if (this.readyState === ReadyState.CLOSED) return;
+    if (!this.closeSent && this.readyState !== ReadyState.CONNECTING) {
+      const payload = encodeClosePayload(code, truncateReason(reason));
+      this.closeSent = true;
+      this.writeFrame(Opcode.CLOSE, payload, true, false);
+    }
+    this.failure ??= new ProtocolError("WS_ERR_INTERNAL", code, reason);
+    this.outQueue.length = 0;
+    this.parser.stop();
+    this.finish();
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private failPeer(error: ProtocolError): void {
+    if (this.readyState === ReadyState.CLOSED) return;
+    this.failure = error;
+    this.fail(error.closeCode, error.message);
+    this.handler.onError(error);
+  }
+
+  private finish(): void {
+    this.readyState = ReadyState.CLOSED;
+    this.inMessage = false;
+    this.message.clear();
+    this.frameBuffer.clear();
+  }
+
+  private canSend(): boolean {
+    return this.readyState === ReadyState.OPEN && !this.closeSent;
+  }
+
+  private assertCanSend(): void {
+    if (!this.canSend()) {
+      throw new StateError(
+        "WS_ERR_NOT_OPEN",
+        `cannot send: connection is ${stateName(this.readyState)}`,
+      );
+    }
+  }
+
+  private sendControl(opcode: number, data: Uint8Array): void {
+    this.assertCanSend();
+    if (data.length > MAX_CONTROL_PAYLOAD) {
+      throw new StateError(
+        "WS_ERR_CONTROL_PAYLOAD_TOO_LONG",
+        "control frame payload exceeds 125 bytes",
+      );
+    }
+    const copy = data.slice();
+    this.enqueue(() => this.writeFrame(opcode, copy, true, false));
+  }
+
+  private enqueue(op: () => void): void {
+    if (this.outBusy) this.outQueue.push(op);
+    else op();
+  }
+
+  private runQueue(): void {
+    while (!this.outBusy) {
+      const op = this.outQueue.shift();
+      if (op === undefined) return;
+      op();
+    }
+  }
+
+  private writeFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1: boolean): void {
+    if (!this.isClient) {
+      for (const part of encodeFrameParts({ opcode, payload, fin, rsv1 }, this.alloc)) {
+        this.handler.onWrite(part);
+      }
+      return;
+    }
+    this.handler.onWrite(
+      encodeFrame({ opcode, payload, fin, rsv1, mask: this.nextMask() }, this.alloc),
+    );
+  }
+
+  private nextMask(): Uint8Array {
+    if (this.maskPool === null || this.maskAt >= this.maskPool.length) {
+      this.maskPool = new Uint8Array(MASK_POOL_KEYS * 4);
+      this.random(this.maskPool);
+      this.maskAt = 0;
+    }
+    const key = this.maskPool.subarray(this.maskAt, this.maskAt + 4);
+    this.maskAt += 4;
+    return key;
+  }
+}
+
+function tooBig(max: number): ProtocolError {
+  return new ProtocolError("WS_ERR_MESSAGE_TOO_BIG", 1009, `message exceeds ${max} bytes`);
+}
+
+function invalidUtf8(): ProtocolError {
+  return new ProtocolError("WS_ERR_INVALID_UTF8", 1007, "invalid UTF-8 in text message");
+}
+
+/** Keep a (generated, ASCII) failure reason within the 123 bytes a Close frame allows. */
+function truncateReason(reason: string): string {
+  let out = reason.length > 123 ? reason.slice(0, 123) : reason;
+  while (new TextEncoder().encode(out).length > 123) out = out.slice(0, -1);
+  return out;
+}
+
+function stateName(state: ReadyState): string {
+  return ["CONNECTING", "OPEN", "CLOSING", "CLOSED"][state] ?? "UNKNOWN";
+}
