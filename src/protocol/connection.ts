@@ -74,6 +74,7 @@ export interface CloseStatus {
 }
 
 const MASK_POOL_KEYS = 256;
+const encoder = new TextEncoder();
 
 function defaultRandom(out: Uint8Array): void {
   globalThis.crypto.getRandomValues(out);
@@ -345,7 +346,7 @@ export class Connection implements FrameSink {
 
   /** Send a text message (UTF-8 bytes must be valid; strings are encoded here). */
   sendText(data: string | Uint8Array, options?: SendOptions): void {
-    this.send(typeof data === "string" ? new TextEncoder().encode(data) : data, false, options);
+    this.send(typeof data === "string" ? encoder.encode(data) : data, false, options);
   }
 
   sendBinary(data: Uint8Array, options?: SendOptions): void {
@@ -519,7 +520,7 @@ function invalidUtf8(): ProtocolError {
 /** Keep a (generated, ASCII) failure reason within the 123 bytes a Close frame allows. */
 function truncateReason(reason: string): string {
   let out = reason.length > 123 ? reason.slice(0, 123) : reason;
-  while (new TextEncoder().encode(out).length > 123) out = out.slice(0, -1);
+  while (encoder.encode(out).length > 123) out = out.slice(0, -1);
   return out;
 }
 

@@ -20,13 +20,10 @@ export type ProtocolErrorCode =
   | "WS_ERR_EXPECTED_MASK"
   | "WS_ERR_UNEXPECTED_MASK"
   | "WS_ERR_INVALID_LENGTH"
-  | "WS_ERR_NON_MINIMAL_LENGTH"
   | "WS_ERR_MESSAGE_TOO_BIG"
   | "WS_ERR_TOO_MANY_FRAGMENTS"
   | "WS_ERR_INVALID_UTF8"
   | "WS_ERR_INFLATE_FAILED"
-  | "WS_ERR_DATA_AFTER_CLOSE"
-  | "WS_ERR_UNEXPECTED_EOF"
   | "WS_ERR_INTERNAL";
 
 export type HandshakeErrorCode =
@@ -47,7 +44,6 @@ export type HandshakeErrorCode =
 
 export type StateErrorCode =
   | "WS_ERR_NOT_OPEN"
-  | "WS_ERR_ALREADY_CLOSING"
   | "WS_ERR_INVALID_ARGUMENT"
   | "WS_ERR_INVALID_CLOSE_CODE_LOCAL"
   | "WS_ERR_CLOSE_REASON_TOO_LONG"
