@@ -331,9 +331,10 @@ export class Connection implements FrameSink {
     this.peerCode = close.code;
     this.peerReason = close.reason;
     if (!this.closeSent) {
-      // §5.5.1: reply with a Close frame, echoing the status code received.
+      // §5.5.1: reply with a Close frame, echoing the status code (and reason) received.
       this.closeSent = true;
-      const payload = close.code === 1005 ? new Uint8Array(0) : encodeClosePayload(close.code);
+      const payload =
+        close.code === 1005 ? new Uint8Array(0) : encodeClosePayload(close.code, close.reason);
       this.enqueue(() => this.writeFrame(Opcode.CLOSE, payload, true, false));
     }
     this.parser.stop();

@@ -1,5 +1,6 @@
-/**
- * duplex/server — public entry point of the `server` layer (see docs/architecture.md).
- * Its implementation lands with its own issue; the subpath exists now so the package shape is final.
- */
-export const LAYER = "server";
+/** duplex/server — the WebSocket server. */
+export {
+  type SendData,
+  SocketConnection as WebSocketConnection,
+} from "../node/socket-connection.js";
+export { type Rejection, type ServerOptions, WebSocketServer } from "./server.js";

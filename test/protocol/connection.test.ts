@@ -220,11 +220,11 @@ describe("§8.1 UTF-8 of text messages (1007)", () => {
 });
 
 describe("§5.5.1 / §7 closing handshake", () => {
-  it("a peer Close is answered with a Close echoing its code; state CLOSED; clean", () => {
+  it("a peer Close is answered with a Close echoing its code and reason; state CLOSED; clean", () => {
     const s = server();
     s.feed(cf(Opcode.CLOSE, hex("03 e8 62 79 65")));
     assert.deepEqual(s.events, [{ type: "close", code: 1000, reason: "bye" }]);
-    assert.equal(toHex(s.written()), "88 02 03 e8");
+    assert.equal(toHex(s.written()), "88 05 03 e8 62 79 65");
     assert.equal(s.conn.state, ReadyState.CLOSED);
     assert.deepEqual(s.conn.closeStatus, { code: 1000, reason: "bye", wasClean: true });
   });
