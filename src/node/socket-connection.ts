@@ -1,7 +1,8 @@
 /**
  * A WebSocket connection over a Node stream socket: drives the protocol core's Connection with
- * the socket's bytes, writes what it produces (corked per tick), and owns the timers the core
- * leaves out (close handshake timeout). Shared by the server and the client.
+ * the socket's bytes, writes what it produces (corked per tick), and owns what the core leaves
+ * out: timers (close handshake timeout, heartbeat), outbound backpressure policy and inbound
+ * flow control. Shared by the server and the client.
  */
 import { isUtf8 } from "node:buffer";
 import { EventEmitter } from "node:events";
@@ -16,19 +17,43 @@ import type { Limits } from "../protocol/limits.js";
 
 export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
 
+/** What `send` did with the message. */
+export type SendResult = "sent" | "queued" | "dropped";
+
+/** What happens when a send would push `bufferedAmount` over `maxOutboundBytes`. */
+export type SlowConsumerPolicy = "close" | "drop";
+
+/** Close code used when the `close` slow-consumer policy ends a connection (Policy Violation). */
+export const SLOW_CONSUMER_CLOSE_CODE = 1008;
+
 export interface SocketConnectionOptions {
   readonly role: "server" | "client";
   readonly limits: Limits;
   readonly protocol: string;
   readonly extensions: string;
   readonly codec: MessageCodec | null;
+  /** The negotiated server_no_context_takeover (lets a broadcast share compressed bytes). */
+  readonly serverNoContextTakeover?: boolean;
   /** How long to wait for the peer's Close (and, for a client, the server's TCP close). */
   readonly closeTimeoutMs: number;
+  /** Outbound bytes allowed to wait in memory. @default 4 MiB */
+  readonly maxOutboundBytes?: number;
+  /** @default "close" */
+  readonly slowConsumerPolicy?: SlowConsumerPolicy;
+}
+
+export interface SendOptions {
+  /** @default true for anything but a string */
+  readonly binary?: boolean;
+  /** @default true */
+  readonly fin?: boolean;
+  /** Compress when permessage-deflate was negotiated. @default true */
+  readonly compress?: boolean;
 }
 
 const allocUnsafe = (n: number): Uint8Array => Buffer.allocUnsafe(n);
 
-function toBuffer(data: SendData): Buffer {
+export function toBuffer(data: SendData): Buffer {
   if (typeof data === "string") return Buffer.from(data, "utf8");
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof ArrayBuffer) return Buffer.from(data);
@@ -36,34 +61,55 @@ function toBuffer(data: SendData): Buffer {
   throw new TypeError("data must be a string, Buffer, ArrayBuffer or typed array");
 }
 
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: EventEmitter listeners take any arguments.
+type Listener = (...args: any[]) => void;
+
 /**
  * Events: `message` (data: Buffer, isBinary: boolean), `ping` (Buffer), `pong` (Buffer),
- * `close` (code: number, reason: string), `error` (Error), `drain`.
+ * `close` (code: number, reason: string, wasClean: boolean), `error` (Error), `drain`.
+ * The same events are available through `addEventListener` as event objects.
  */
 export class SocketConnection extends EventEmitter {
   readonly protocol: string;
   readonly extensions: string;
+  readonly serverNoContextTakeover: boolean;
   private readonly socket: Socket;
   private readonly core: Connection;
   private readonly isClient: boolean;
   private readonly closeTimeoutMs: number;
   private readonly codec: MessageCodec | null;
+  private readonly maxOutboundBytes: number;
+  private readonly policy: SlowConsumerPolicy;
   private corked = false;
   private closeTimer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private pongDeadline: NodeJS.Timeout | null = null;
   private emittedClose = false;
+  private userPaused = false;
+  private readonly wrappers = new WeakMap<object, Listener>();
 
   constructor(socket: Socket, options: SocketConnectionOptions) {
     super();
     this.socket = socket;
     this.protocol = options.protocol;
     this.extensions = options.extensions;
+    this.serverNoContextTakeover = options.serverNoContextTakeover ?? false;
     this.isClient = options.role === "client";
     this.closeTimeoutMs = options.closeTimeoutMs;
     this.codec = options.codec;
+    this.maxOutboundBytes = options.maxOutboundBytes ?? 4 * 1024 * 1024;
+    this.policy = options.slowConsumerPolicy ?? "close";
     const handler: ConnectionHandler = {
-      onMessage: (data, binary) => this.emit("message", data as Buffer, binary),
-      onPing: (data) => this.emit("ping", data as Buffer),
-      onPong: (data) => this.emit("pong", data as Buffer),
+      onMessage: (data, binary) => this.emit("message", asBuffer(data), binary),
+      onPing: (data) => this.emit("ping", asBuffer(data)),
+      onPong: (data) => {
+        this.clearPongDeadline();
+        this.emit("pong", asBuffer(data));
+      },
       onCloseFrame: () => this.afterCoreClosed(),
       onError: (error) => {
         if (this.listenerCount("error") > 0) this.emit("error", error);
@@ -108,21 +154,49 @@ export class SocketConnection extends EventEmitter {
     return this.socket.writableLength;
   }
 
+  /** The remote address of the underlying socket. */
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
   /** Feed bytes that arrived together with the upgrade request/response. */
-  receiveHead(head: Buffer): void {
+  receiveHead(head: Uint8Array): void {
     if (head.length > 0) this.core.receiveData(head);
   }
 
-  send(
-    data: SendData,
-    options: { binary?: boolean; fin?: boolean; compress?: boolean } = {},
-  ): void {
+  /**
+   * Send a message. Returns `"sent"` when the bytes went to the socket below its high-water
+   * mark, `"queued"` when they wait in memory (or in the compressor), `"dropped"` when the
+   * slow-consumer policy refused them (with policy `close` the connection is then closed with
+   * 1008). Throws when the connection is not open.
+   */
+  send(data: SendData, options: SendOptions = {}): SendResult {
+    const payload = toBuffer(data);
+    if (this.overLimit(payload.length)) return this.slowConsumer();
     const binary = options.binary ?? typeof data !== "string";
     const sendOptions = {
       ...(options.fin === undefined ? {} : { fin: options.fin }),
       ...(options.compress === undefined ? {} : { compress: options.compress }),
     };
-    this.core.send(toBuffer(data), binary, sendOptions);
+    const before = this.socket.writableLength;
+    this.core.send(payload, binary, sendOptions);
+    return this.result(before);
+  }
+
+  /**
+   * Write a frame encoded once for many connections (see WebSocketServer.broadcast). Applies the
+   * same slow-consumer policy as send().
+   */
+  sendFrame(frame: Uint8Array): SendResult {
+    if (this.overLimit(frame.length)) return this.slowConsumer();
+    const before = this.socket.writableLength;
+    this.core.sendFrame(frame);
+    return this.result(before);
+  }
+
+  /** True when this connection compresses what it sends. */
+  get compresses(): boolean {
+    return this.codec !== null;
   }
 
   ping(data: SendData = Buffer.alloc(0)): void {
@@ -135,7 +209,7 @@ export class SocketConnection extends EventEmitter {
 
   /** Start the closing handshake; the TCP connection ends when it completes or times out. */
   close(code?: number, reason?: string): void {
-    if (this.core.state === ReadyState.CLOSED) return;
+    if (this.core.state === ReadyState.CLOSED || this.core.state === ReadyState.CLOSING) return;
     this.core.close(code, reason);
     this.armCloseTimer();
   }
@@ -144,6 +218,93 @@ export class SocketConnection extends EventEmitter {
   terminate(): void {
     this.core.receiveEof();
     this.socket.destroy();
+  }
+
+  /** Stop reading from the socket (TCP backpressure reaches the peer) until resume(). */
+  pause(): void {
+    this.userPaused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.userPaused = false;
+    if (!this.core.isReceivePaused) this.socket.resume();
+  }
+
+  /**
+   * Ping every `intervalMs`; when no Pong arrives within `timeoutMs` of a Ping the connection
+   * is terminated (the peer or the path to it is dead). Timers do not keep the process alive.
+   */
+  startHeartbeat(intervalMs: number, timeoutMs: number): void {
+    this.stopHeartbeat();
+    this.heartbeat = setInterval(() => {
+      if (this.core.state !== ReadyState.OPEN) return;
+      this.core.ping(new Uint8Array(0));
+      if (this.pongDeadline === null) {
+        this.pongDeadline = setTimeout(() => this.terminate(), timeoutMs);
+        this.pongDeadline.unref();
+      }
+    }, intervalMs);
+    this.heartbeat.unref();
+  }
+
+  stopHeartbeat(): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    this.clearPongDeadline();
+  }
+
+  addEventListener(type: string, listener: (event: Record<string, unknown>) => void): void {
+    const target = this;
+    let wrapper: Listener;
+    switch (type) {
+      case "message":
+        wrapper = ((data: Buffer, isBinary: boolean) =>
+          listener({ type, data, isBinary, target })) as Listener;
+        break;
+      case "close":
+        wrapper = ((code: number, reason: string, wasClean: boolean) =>
+          listener({ type, code, reason, wasClean, target })) as Listener;
+        break;
+      case "error":
+        wrapper = ((error: Error) =>
+          listener({ type, error, message: error.message, target })) as Listener;
+        break;
+      case "ping":
+      case "pong":
+        wrapper = ((data: Buffer) => listener({ type, data, target })) as Listener;
+        break;
+      default:
+        wrapper = (() => listener({ type, target })) as Listener;
+    }
+    this.wrappers.set(listener, wrapper);
+    this.on(type, wrapper);
+  }
+
+  removeEventListener(type: string, listener: (event: Record<string, unknown>) => void): void {
+    const wrapper = this.wrappers.get(listener);
+    if (wrapper !== undefined) this.off(type, wrapper);
+  }
+
+  private overLimit(size: number): boolean {
+    const buffered = this.socket.writableLength;
+    return buffered > 0 && buffered + size > this.maxOutboundBytes;
+  }
+
+  private slowConsumer(): SendResult {
+    if (this.policy === "close") {
+      this.core.fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer: outbound buffer full");
+      this.afterCoreClosed();
+      // The Close frame cannot get past the full buffer: do not wait for it.
+      this.socket.destroy();
+    }
+    return "dropped";
+  }
+
+  private result(before: number): SendResult {
+    const after = this.socket.writableLength;
+    if (after === before && this.codec !== null) return "queued";
+    return this.socket.writableNeedDrain ? "queued" : "sent";
   }
 
   private write(chunk: Uint8Array): void {
@@ -165,17 +326,14 @@ export class SocketConnection extends EventEmitter {
       setImmediate(() => this.resumeWhenReady());
       return;
     }
-    this.socket.resume();
+    if (!this.userPaused) this.socket.resume();
   }
 
   /** The core reached CLOSED (handshake done or failed): end the transport. */
   private afterCoreClosed(): void {
-    if (this.isClient) {
-      // RFC 6455 §7.1.1: the server closes TCP first; wait for it, then give up.
-      this.armCloseTimer();
-      return;
-    }
-    process.nextTick(() => this.socket.end());
+    this.stopHeartbeat();
+    if (!this.isClient) process.nextTick(() => this.socket.end());
+    // A client waits for the server to close TCP first (RFC 6455 §7.1.1), then gives up.
     this.armCloseTimer();
   }
 
@@ -185,8 +343,14 @@ export class SocketConnection extends EventEmitter {
     this.closeTimer.unref();
   }
 
+  private clearPongDeadline(): void {
+    if (this.pongDeadline !== null) clearTimeout(this.pongDeadline);
+    this.pongDeadline = null;
+  }
+
   private onSocketClose(): void {
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.stopHeartbeat();
     this.core.receiveEof();
     this.codec?.close();
     if (this.emittedClose) return;

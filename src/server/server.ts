@@ -7,17 +7,27 @@ import { EventEmitter } from "node:events";
 import * as http from "node:http";
 import type * as https from "node:https";
 import type { Duplex } from "node:stream";
+import { deflateRawSync, constants as zlibConstants } from "node:zlib";
 import { DeflateCodec } from "../node/deflate-codec.js";
-import { SocketConnection } from "../node/socket-connection.js";
+import {
+  type SendData,
+  type SendResult,
+  type SlowConsumerPolicy,
+  SocketConnection,
+  toBuffer,
+} from "../node/socket-connection.js";
 import {
   acceptDeflateOffer,
   buildAcceptResponse,
   buildRejectResponse,
   type DeflateOptions,
   type ExtensionOffer,
+  encodeFrame,
   formatExtensions,
   HandshakeError,
   type Limits,
+  Opcode,
+  ReadyState,
   resolveLimits,
   validateRequest,
 } from "../protocol/index.js";
@@ -61,8 +71,21 @@ export interface ServerOptions {
   /** Beyond this many open connections new upgrades get 503. @default Infinity */
   readonly maxConnections?: number;
   readonly limits?: Partial<Limits>;
-  /** @default 10_000 */
+  /** Time allowed for the closing handshake before TCP is closed. @default 10_000 */
   readonly closeTimeoutMs?: number;
+  /**
+   * Time allowed from the start of the request to the 101 (headers, Origin and authentication
+   * hooks included); slower or silent upgrades are dropped. @default 10_000
+   */
+  readonly handshakeTimeoutMs?: number;
+  /** Ping each connection this often; 0 turns the heartbeat off. @default 30_000 */
+  readonly pingIntervalMs?: number;
+  /** Terminate a connection whose Pong is this late. @default 10_000 */
+  readonly pongTimeoutMs?: number;
+  /** Outbound bytes one connection may keep in memory. @default 4 MiB */
+  readonly maxOutboundBytes?: number;
+  /** Beyond maxOutboundBytes: close the connection with 1008, or drop the message. @default "close" */
+  readonly slowConsumerPolicy?: SlowConsumerPolicy;
 }
 
 export class WebSocketServer extends EventEmitter {
@@ -97,6 +120,10 @@ export class WebSocketServer extends EventEmitter {
       this.ownsServer = true;
       server.on("upgrade", this.onUpgrade);
       server.on("error", (e) => this.emit("error", e));
+      // Slow or silent request heads are dropped by the HTTP parser itself.
+      const budget = options.handshakeTimeoutMs ?? 10_000;
+      server.headersTimeout = budget;
+      server.requestTimeout = budget;
       server.listen(options.port, options.host ?? "127.0.0.1", () => {
         this.emit("listening");
         onListening?.();
@@ -124,8 +151,11 @@ export class WebSocketServer extends EventEmitter {
     callback: (ws: SocketConnection, req: http.IncomingMessage) => void,
   ): void {
     socket.on("error", ignore);
+    const timer = setTimeout(() => socket.destroy(), this.options.handshakeTimeoutMs ?? 10_000);
+    timer.unref();
     this.negotiate(req).then(
       (accepted) => {
+        clearTimeout(timer);
         if (socket.destroyed) return;
         if ("status" in accepted)
           return reject(socket, accepted.status, accepted.reason ?? "", accepted.headers);
@@ -136,15 +166,27 @@ export class WebSocketServer extends EventEmitter {
           protocol: accepted.protocol ?? "",
           extensions: accepted.extensions,
           codec: accepted.codec,
+          serverNoContextTakeover: accepted.serverNoContextTakeover,
           closeTimeoutMs: this.options.closeTimeoutMs ?? 10_000,
+          ...(this.options.maxOutboundBytes === undefined
+            ? {}
+            : { maxOutboundBytes: this.options.maxOutboundBytes }),
+          ...(this.options.slowConsumerPolicy === undefined
+            ? {}
+            : { slowConsumerPolicy: this.options.slowConsumerPolicy }),
         });
+        const interval = this.options.pingIntervalMs ?? 30_000;
+        if (interval > 0) ws.startHeartbeat(interval, this.options.pongTimeoutMs ?? 10_000);
         socket.off("error", ignore);
         this.clients.add(ws);
         ws.on("close", () => this.clients.delete(ws));
         callback(ws, req);
         ws.receiveHead(head);
       },
-      () => reject(socket, 500, "Internal Server Error"),
+      () => {
+        clearTimeout(timer);
+        reject(socket, 500, "Internal Server Error");
+      },
     );
   }
 
@@ -155,6 +197,7 @@ export class WebSocketServer extends EventEmitter {
         protocol: string | undefined;
         extensions: string;
         codec: DeflateCodec | null;
+        serverNoContextTakeover: boolean;
       }
   > {
     if (this.closing) return { status: 503, reason: "Server is shutting down" };
@@ -201,12 +244,14 @@ export class WebSocketServer extends EventEmitter {
     let codec: DeflateCodec | null = null;
     let extensions = "";
     let responseExtensions: ExtensionOffer[] = [];
+    let serverNoContextTakeover = false;
     const deflate = this.options.perMessageDeflate;
     if (deflate !== undefined && deflate !== false) {
       const agreed = acceptDeflateOffer(valid.extensions, deflate === true ? {} : deflate);
       if (agreed !== null) {
         codec = new DeflateCodec({ role: "server", ...agreed.params });
         responseExtensions = [agreed.response];
+        serverNoContextTakeover = agreed.params.serverNoContextTakeover;
         extensions = formatExtensions(responseExtensions);
       }
     }
@@ -215,7 +260,53 @@ export class WebSocketServer extends EventEmitter {
       ...(protocol === undefined ? {} : { protocol }),
       extensions: responseExtensions,
     });
-    return { response, protocol, extensions, codec };
+    return { response, protocol, extensions, codec, serverNoContextTakeover };
+  }
+
+  /**
+   * Send one message to many connections: it is framed once and the same bytes are written to
+   * every recipient (writes are corked per tick). Recipients that compress and negotiated
+   * server_no_context_takeover share one compressed frame; the others get the uncompressed frame
+   * (always allowed, RFC 7692 §6). `to` defaults to every open client. Returns how many
+   * recipients got the message ("sent" or "queued"), the rest were dropped by their slow-consumer
+   * policy.
+   */
+  broadcast(
+    data: SendData,
+    to: Iterable<SocketConnection> | ((c: SocketConnection) => boolean) = this.clients,
+    options: { binary?: boolean; compress?: boolean } = {},
+  ): number {
+    const payload = toBuffer(data);
+    const opcode = (options.binary ?? typeof data !== "string") ? Opcode.BINARY : Opcode.TEXT;
+    const alloc = (n: number): Uint8Array => Buffer.allocUnsafe(n);
+    const plain = encodeFrame({ opcode, payload }, alloc);
+    let compressed: Uint8Array | null = null;
+    const compressFor = (): Uint8Array => {
+      if (compressed === null) {
+        let out = deflateRawSync(payload, { level: 1, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+        if (out.length >= 4 && out.readUInt32BE(out.length - 4) === 0x0000ffff) {
+          out = out.subarray(0, out.length - 4);
+        }
+        compressed = encodeFrame({ opcode, payload: out, rsv1: true }, alloc);
+      }
+      return compressed;
+    };
+    const wantCompress = (options.compress ?? true) && payload.length >= 256;
+    const recipients = typeof to === "function" ? [...this.clients].filter(to) : to;
+    let delivered = 0;
+    for (const c of recipients) {
+      if (c.readyState !== ReadyState.OPEN) continue;
+      const frame =
+        wantCompress && c.compresses && c.serverNoContextTakeover ? compressFor() : plain;
+      let result: SendResult;
+      try {
+        result = c.sendFrame(frame);
+      } catch {
+        continue; // closing meanwhile
+      }
+      if (result !== "dropped") delivered++;
+    }
+    return delivered;
   }
 
   private async originAllowed(origin: string, req: http.IncomingMessage): Promise<boolean> {
