@@ -3,11 +3,13 @@
  * clearly that it is not available yet and exits without a stack trace.
  */
 
+import { ECHO_USAGE, type EchoOptions, parseEchoArgs } from "./echo.js";
+
 export const USAGE = `Usage: duplex <command> [options]
 
 Commands:
   serve     run the Duplex server with the chat app (not yet available)
-  echo      run a WebSocket echo endpoint (not yet available)
+  echo      run a WebSocket echo endpoint (duplex echo --help)
   help      print this help
 
 Options:
@@ -20,6 +22,8 @@ export interface CliResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** A long-running command to start (the caller owns the process and its signals). */
+  readonly run?: { readonly command: "echo"; readonly options: EchoOptions };
 }
 
 export function runCli(argv: readonly string[]): CliResult {
@@ -28,7 +32,18 @@ export function runCli(argv: readonly string[]): CliResult {
     return { code: 0, stdout: USAGE, stderr: "" };
   }
   if (command === "--version") return { code: 0, stdout: VERSION, stderr: "" };
-  if (command === "serve" || command === "echo") {
+  if (command === "echo") {
+    if (rest.includes("--help") || rest.includes("-h"))
+      return { code: 0, stdout: ECHO_USAGE, stderr: "" };
+    try {
+      const options = parseEchoArgs(rest);
+      if (options === "help") return { code: 0, stdout: ECHO_USAGE, stderr: "" };
+      return { code: 0, stdout: "", stderr: "", run: { command: "echo", options } };
+    } catch (e) {
+      return { code: 2, stdout: "", stderr: `duplex echo: ${(e as Error).message}` };
+    }
+  }
+  if (command === "serve") {
     if (rest.includes("--help") || rest.includes("-h"))
       return { code: 0, stdout: USAGE, stderr: "" };
     return {
