@@ -97,7 +97,6 @@ export class Connection implements FrameSink {
   private msgBinary = false;
   private msgCompressed = false;
   private msgBytes = 0;
-  private msgWireBytes = 0;
   private fragments = 0;
   private frameFin = false;
   private frameOpcode = 0;
@@ -217,7 +216,6 @@ export class Connection implements FrameSink {
       this.msgBinary = opcode === Opcode.BINARY;
       this.msgCompressed = rsv1;
       this.msgBytes = 0;
-      this.msgWireBytes = 0;
       this.fragments = 0;
       if (!this.msgBinary) this.utf8.reset();
     }
@@ -229,16 +227,17 @@ export class Connection implements FrameSink {
       );
     }
     const max = this.limits.maxMessageBytes;
-    this.msgWireBytes += length;
-    // Compressed bytes may slightly exceed the output (stored blocks), hence the small margin.
-    if (
-      this.msgCompressed ? this.msgWireBytes > max + (max >>> 10) + 64 : this.msgWireBytes > max
-    ) {
-      return tooBig(max);
+    if (this.msgCompressed) {
+      // Compressed frames are inflated one by one and the output is bounded by the codec, so
+      // only a single frame's compressed bytes are buffered: bound those. Stored blocks may make
+      // the input slightly larger than the output, hence the small margin.
+      if (length > max + (max >>> 10) + 64) return tooBig(max);
+    } else {
+      this.msgBytes += length;
+      if (this.msgBytes > max) return tooBig(max);
     }
-    if (!this.msgCompressed && length > 0 && !(fin && this.fragments === 1)) {
-      this.message.reserve(length, max);
-    }
+    // Nothing is reserved up front: buffers grow as bytes arrive, so memory follows what the
+    // peer actually sent, not what a header announced.
     return undefined;
   }
 

@@ -134,7 +134,10 @@ describe("attach modes", () => {
     const wss = new WebSocketServer({ noServer: true });
     const httpServer = http.createServer((_req, res) => res.end("plain http"));
     httpServer.on("upgrade", (req, socket, head) => {
-      if (req.url !== "/ws") return socket.destroy();
+      if (req.url !== "/ws") {
+        socket.destroy();
+        return;
+      }
       wss.handleUpgrade(req, socket, head, (c) =>
         c.on("message", (d: Buffer) => c.send(`echo:${d}`)),
       );
