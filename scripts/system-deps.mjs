@@ -7,6 +7,11 @@ import { spawnSync } from "node:child_process";
 
 /** @type {{ check: string[], pkg: string, why: string }[]} */
 export const REQUIREMENTS = [
+  {
+    check: ["openssl", "version"],
+    pkg: "openssl",
+    why: "TLS tests make a certificate at test time",
+  },
   // Added by later issues: redis-server, nginx, chromium, python3-websockets.
 ];
 

@@ -1,5 +1,9 @@
-/**
- * duplex/client — public entry point of the `client` layer (see docs/architecture.md).
- * Its implementation lands with its own issue; the subpath exists now so the package shape is final.
- */
-export const LAYER = "client";
+/** duplex/client — a WHATWG-style WebSocket for Node (see src/client/websocket.ts). */
+export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from "./events.js";
+export {
+  type BinaryType,
+  WebSocket,
+  type WebSocketData,
+  type WebSocketEventMap,
+  type WebSocketOptions,
+} from "./websocket.js";

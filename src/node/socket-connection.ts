@@ -255,7 +255,7 @@ export class SocketConnection extends EventEmitter {
   }
 
   addEventListener(type: string, listener: (event: Record<string, unknown>) => void): void {
-    const target = this;
+    const target: SocketConnection = this;
     let wrapper: Listener;
     switch (type) {
       case "message":
