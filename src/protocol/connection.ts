@@ -73,7 +73,7 @@ export interface CloseStatus {
   readonly wasClean: boolean;
 }
 
-const MASK_POOL_KEYS = 256;
+const MASK_POOL_KEYS = 2048;
 const encoder = new TextEncoder();
 
 function defaultRandom(out: Uint8Array): void {
@@ -100,7 +100,7 @@ export class Connection implements FrameSink {
   private fragments = 0;
   private frameFin = false;
   private frameOpcode = 0;
-  private readonly utf8 = new Utf8Validator();
+  private readonly utf8: Utf8Validator;
   private readonly message: ByteAccumulator;
   private readonly frameBuffer: ByteAccumulator;
   private readonly controlBuf = new Uint8Array(MAX_CONTROL_PAYLOAD);
@@ -129,6 +129,7 @@ export class Connection implements FrameSink {
     this.random = options.random ?? defaultRandom;
     this.fastUtf8 = options.validateUtf8 ?? ((b) => isValidUtf8(b));
     this.autoPong = options.autoPong ?? true;
+    this.utf8 = new Utf8Validator(options.validateUtf8);
     this.message = new ByteAccumulator(this.alloc);
     this.frameBuffer = new ByteAccumulator(this.alloc);
     this.parser = new FrameParser(!this.isClient, this);
@@ -361,7 +362,8 @@ export class Connection implements FrameSink {
     if (first) this.outCompressing = this.codec !== null && (options?.compress ?? true);
     this.outFragmenting = !fin;
     if (!this.outCompressing) {
-      this.enqueue(() => this.writeFrame(opcode, data, fin, false));
+      if (this.outBusy) this.outQueue.push(() => this.writeFrame(opcode, data, fin, false));
+      else this.writeFrame(opcode, data, fin, false);
       return;
     }
     const codec = this.codec as MessageCodec;

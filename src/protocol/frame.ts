@@ -17,8 +17,12 @@ export type Opcode = (typeof Opcode)[keyof typeof Opcode];
 /** Largest payload of a control frame (RFC 6455 §5.5). */
 export const MAX_CONTROL_PAYLOAD = 125;
 
-/** Frames whose payload is at most this many bytes are written as one buffer (header + payload). */
-export const COPY_THRESHOLD = 16 * 1024;
+/**
+ * Unmasked frames whose payload is at most this many bytes are written as one buffer (header +
+ * payload copied); larger payloads go out as `[header, payload]` without a copy (the Node layer
+ * corks, so both leave in one writev).
+ */
+export const COPY_THRESHOLD = 1024;
 
 export interface FrameSpec {
   readonly opcode: number;

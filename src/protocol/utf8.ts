@@ -115,6 +115,26 @@ function scan(bytes: Uint8Array, i: number, end: number): number {
   return end;
 }
 
+/** Pieces shorter than this are validated here even when a fast validator is available. */
+export const FAST_MIN = 256;
+
+/**
+ * The index where a sequence cut off by `end` starts, or `end` when bytes[i, end) ends on a
+ * complete (or certainly invalid) sequence. Looks at the last three bytes at most.
+ */
+function lastBoundary(bytes: Uint8Array, i: number, end: number): number {
+  const stop = Math.max(i, end - 4);
+  for (let k = end - 1; k >= stop; k--) {
+    const b = bytes[k]!;
+    if (b < 0x80) return end;
+    if (b >= 0xc0) {
+      const length = b < 0xe0 ? 2 : b < 0xf0 ? 3 : b < 0xf8 ? 4 : 1;
+      return k + length > end ? k : end;
+    }
+  }
+  return end;
+}
+
 function checkRange(bytes: Uint8Array, start: number, end: number): void {
   if (
     !(start >= 0 && start <= end && end <= bytes.length) ||
@@ -142,6 +162,19 @@ function checkRange(bytes: Uint8Array, start: number, end: number): void {
 export class Utf8Validator {
   /** Continuation bytes still due (0..3), or {@link FAILED}. */
   #state = 0;
+  /** Optional whole-buffer validator (e.g. node:buffer isUtf8, SIMD) used on long pieces. */
+  readonly #fast: ((bytes: Uint8Array) => boolean) | undefined;
+
+  /**
+   * @param fast A whole-buffer validator for complete sequences. When given, pieces of
+   * {@link FAST_MIN} bytes or more are checked by it up to their last complete code point; the
+   * sequence carried over from the previous piece and the cut-off tail (at most 3 bytes each)
+   * are still checked here byte by byte. Failure is still detected within the piece holding the
+   * first invalid byte.
+   */
+  constructor(fast?: (bytes: Uint8Array) => boolean) {
+    this.#fast = fast;
+  }
   /** Inclusive range the next continuation byte must fall in (meaningful when #state > 0). */
   #lo = 0x80;
   #hi = 0xbf;
@@ -175,6 +208,11 @@ export class Utf8Validator {
       hi = 0xbf;
     }
 
+    if (this.#fast !== undefined && end - i >= FAST_MIN) {
+      const boundary = lastBoundary(bytes, i, end);
+      if (!this.#fast(bytes.subarray(i, boundary))) return this.#fail();
+      i = boundary;
+    }
     i = scan(bytes, i, end);
     if (i < 0) return this.#fail();
 

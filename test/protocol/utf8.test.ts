@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { isUtf8 } from "node:buffer";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { StateError } from "../../src/protocol/errors.js";
@@ -687,5 +688,50 @@ describe("utf8ByteLength", () => {
     assert.equal(utf8ByteLength("\udc00\ud800"), 6, "reversed pair is two lone surrogates");
     assert.equal(utf8ByteLength("\ud83d\ud83d\ude00"), 7, "lone high, then a pair");
     assert.equal(utf8ByteLength("a\ud83d"), 4, "high surrogate at the end");
+  });
+});
+
+describe("Utf8Validator with a fast whole-buffer validator", () => {
+  const fast = (b: Uint8Array): boolean => isUtf8(b);
+  // Valid text with multi-byte characters, and the same with one byte replaced at random.
+  const text = fc
+    .string({ unit: "grapheme", minLength: 0, maxLength: 600 })
+    .map((s) => new TextEncoder().encode(s));
+  const mutated = fc.tuple(text, fc.nat(), fc.integer({ min: 0, max: 255 })).map(([b, at, v]) => {
+    const copy = b.slice();
+    if (copy.length > 0) copy[at % copy.length] = v;
+    return copy;
+  });
+  const splits = fc.array(fc.nat(700), { maxLength: 6 });
+
+  it("gives the same result, call by call, as the byte-level validator for any split", () => {
+    fc.assert(
+      fc.property(fc.oneof(text, mutated), splits, (bytes, cuts) => {
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const plain = new Utf8Validator();
+        const withFast = new Utf8Validator(fast);
+        let at = 0;
+        for (const p of [...points, bytes.length]) {
+          assert.equal(
+            withFast.update(bytes, at, p),
+            plain.update(bytes, at, p),
+            `piece [${at}, ${p})`,
+          );
+          at = p;
+        }
+        assert.equal(withFast.isComplete(), plain.isComplete());
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("fails within the long piece that holds the invalid byte", () => {
+    const v = new Utf8Validator(fast);
+    const good = new TextEncoder().encode("κόσμε ".repeat(100));
+    assert.equal(v.update(good), true);
+    const bad = good.slice();
+    bad[300] = 0xff;
+    assert.equal(v.update(bad), false);
+    assert.equal(v.update(good), false, "stays failed");
   });
 });
