@@ -12,7 +12,13 @@ export const REQUIREMENTS = [
     pkg: "openssl",
     why: "TLS tests make a certificate at test time",
   },
-  // Added by later issues: redis-server, nginx, chromium, python3-websockets.
+  {
+    check: ["/usr/bin/python3", "-c", "import websockets"],
+    pkg: "python3-websockets",
+    why: "interop tests with Python websockets",
+  },
+  { check: ["chromium", "--version"], pkg: "chromium", why: "browser interop tests" },
+  // Added by later issues: redis-server, nginx.
 ];
 
 function present(check) {
@@ -33,7 +39,7 @@ if (!isRoot || !hasApt) {
 }
 console.error(`system-deps: installing ${pkgs.join(" ")} with apt-get`);
 const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-for (const args of [["update"], ["install", "-y", "--no-install-recommends", ...pkgs]]) {
+for (const args of [["update"], ["install", "-y", ...pkgs]]) {
   const r = spawnSync("apt-get", args, { stdio: "inherit", env });
   if (r.status !== 0) {
     console.error(`system-deps: apt-get ${args[0]} failed; install ${pkgs.join(" ")} by hand`);
