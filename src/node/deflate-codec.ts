@@ -85,7 +85,10 @@ export class DeflateCodec implements MessageCodec {
         this.options.role === "server"
           ? this.options.clientMaxWindowBits
           : this.options.serverMaxWindowBits;
-      this.inflater = zlib.createInflateRaw({ windowBits: bits });
+      this.inflater = zlib.createInflateRaw({
+        windowBits: bits,
+        flush: zlib.constants.Z_SYNC_FLUSH,
+      });
       // Errors are reported per call below; this keeps a late one from becoming uncaught.
       this.inflater.on("error", ignore);
     }
@@ -114,9 +117,8 @@ export class DeflateCodec implements MessageCodec {
     };
     inflater.on("data", onData);
     inflater.on("error", finish);
-    inflater.write(data);
-    if (fin) inflater.write(TAIL);
-    inflater.flush(zlib.constants.Z_SYNC_FLUSH, () => finish(null));
+    // One write (one thread-pool trip) per frame; the last frame carries the 00 00 ff ff tail.
+    inflater.write(fin ? Buffer.concat([data, TAIL]) : data, () => finish(null));
   }
 
   close(): void {
