@@ -53,6 +53,9 @@ export interface SendOptions {
 
 const allocUnsafe = (n: number): Uint8Array => Buffer.allocUnsafe(n);
 
+/** Frames written in one tick up to this many bytes in all are copied into one buffer. */
+const JOIN_LIMIT = 16 * 1024;
+
 export function toBuffer(data: SendData): Buffer {
   if (typeof data === "string") return Buffer.from(data, "utf8");
   if (Buffer.isBuffer(data)) return data;
@@ -67,6 +70,61 @@ function asBuffer(data: Uint8Array): Buffer {
 
 // biome-ignore lint/suspicious/noExplicitAny: EventEmitter listeners take any arguments.
 type Listener = (...args: any[]) => void;
+
+/** The connection a socket belongs to: socket listeners are shared functions, not closures. */
+const kConn = Symbol("duplex.connection");
+type OwnedSocket = Socket & { [kConn]?: SocketConnection };
+
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[kConn]?.onData(chunk);
+}
+function onSocketEnd(this: OwnedSocket): void {
+  this[kConn]?.onEnd();
+}
+function onSocketError(): void {
+  // ECONNRESET and friends end in 'close'; the code reported is 1006.
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[kConn]?.onSocketClose();
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[kConn]?.emit("drain");
+}
+
+/**
+ * Output written during one tick is flushed at its end, for every connection at once: one
+ * process.nextTick per tick instead of one per connection.
+ */
+const toFlush: SocketConnection[] = [];
+function flushAll(): void {
+  // Connections added while flushing (a write from a 'drain' listener...) flush in this loop.
+  for (let i = 0; i < toFlush.length; i++) toFlush[i]!.flush();
+  toFlush.length = 0;
+}
+
+/** The core's callbacks, one small object per connection instead of six closures. */
+class CoreHandler implements ConnectionHandler {
+  constructor(private readonly conn: SocketConnection) {}
+  onMessage(data: Uint8Array, binary: boolean): void {
+    this.conn.emit("message", asBuffer(data), binary);
+  }
+  onPing(data: Uint8Array): void {
+    this.conn.emit("ping", asBuffer(data));
+  }
+  onPong(data: Uint8Array): void {
+    this.conn.onPong(data);
+  }
+  onCloseFrame(): void {
+    this.conn.afterCoreClosed();
+  }
+  onError(error: Error): void {
+    if (this.conn.listenerCount("error") > 0) this.conn.emit("error", error);
+    this.conn.afterCoreClosed();
+  }
+  onWrite(chunk: Uint8Array): void {
+    this.conn.write(chunk);
+  }
+}
 
 /**
  * Events: `message` (data: Buffer, isBinary: boolean), `ping` (Buffer), `pong` (Buffer),
@@ -84,13 +142,15 @@ export class SocketConnection extends EventEmitter {
   private readonly codec: MessageCodec | null;
   private readonly maxOutboundBytes: number;
   private readonly policy: SlowConsumerPolicy;
-  private corked = false;
+  /** Frames written this tick, flushed together at its end (see flushAll). */
+  private pending: Uint8Array[] | null = null;
+  private pendingBytes = 0;
   private closeTimer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private pongDeadline: NodeJS.Timeout | null = null;
   private emittedClose = false;
   private userPaused = false;
-  private readonly wrappers = new WeakMap<object, Listener>();
+  private wrappers: WeakMap<object, Listener> | null = null;
 
   constructor(socket: Socket, options: SocketConnectionOptions) {
     super();
@@ -103,43 +163,42 @@ export class SocketConnection extends EventEmitter {
     this.codec = options.codec;
     this.maxOutboundBytes = options.maxOutboundBytes ?? 4 * 1024 * 1024;
     this.policy = options.slowConsumerPolicy ?? "close";
-    const handler: ConnectionHandler = {
-      onMessage: (data, binary) => this.emit("message", asBuffer(data), binary),
-      onPing: (data) => this.emit("ping", asBuffer(data)),
-      onPong: (data) => {
-        this.clearPongDeadline();
-        this.emit("pong", asBuffer(data));
-      },
-      onCloseFrame: () => this.afterCoreClosed(),
-      onError: (error) => {
-        if (this.listenerCount("error") > 0) this.emit("error", error);
-        this.afterCoreClosed();
-      },
-      onWrite: (chunk) => this.write(chunk),
-    };
     this.core = new Connection(
       { role: options.role, limits: options.limits, alloc: allocUnsafe, validateUtf8: isUtf8 },
-      handler,
+      new CoreHandler(this),
     );
     this.core.open(options.codec);
     socket.setNoDelay(true);
     socket.setTimeout(0);
-    socket.on("data", (chunk: Buffer) => {
-      this.core.receiveData(chunk);
-      if (this.core.isReceivePaused && !socket.isPaused()) {
-        socket.pause();
-        setImmediate(() => this.resumeWhenReady());
-      }
-    });
-    socket.on("end", () => {
-      this.core.receiveEof();
-      socket.end();
-    });
-    socket.on("error", () => {
-      // ECONNRESET and friends end in 'close' below; the code reported is 1006.
-    });
-    socket.on("close", () => this.onSocketClose());
-    socket.on("drain", () => this.emit("drain"));
+    (socket as OwnedSocket)[kConn] = this;
+    socket.on("data", onSocketData);
+    socket.on("end", onSocketEnd);
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
+    socket.on("drain", onSocketDrain);
+  }
+
+  /** @internal socket 'data' */
+  onData(chunk: Buffer): void {
+    this.core.receiveData(chunk);
+    const socket = this.socket;
+    if (this.core.isReceivePaused && !socket.isPaused()) {
+      socket.pause();
+      setImmediate(() => this.resumeWhenReady());
+    }
+  }
+
+  /** @internal socket 'end' */
+  onEnd(): void {
+    this.core.receiveEof();
+    this.flush();
+    this.socket.end();
+  }
+
+  /** @internal core Pong */
+  onPong(data: Uint8Array): void {
+    this.clearPongDeadline();
+    this.emit("pong", asBuffer(data));
   }
 
   /** WHATWG readyState numbers: 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED. */
@@ -151,7 +210,7 @@ export class SocketConnection extends EventEmitter {
 
   /** Bytes accepted by send() but not yet handed to the operating system. */
   get bufferedAmount(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.pendingBytes;
   }
 
   /** The remote address of the underlying socket. */
@@ -174,12 +233,8 @@ export class SocketConnection extends EventEmitter {
     const payload = toBuffer(data);
     if (this.overLimit(payload.length)) return this.slowConsumer();
     const binary = options.binary ?? typeof data !== "string";
-    const sendOptions = {
-      ...(options.fin === undefined ? {} : { fin: options.fin }),
-      ...(options.compress === undefined ? {} : { compress: options.compress }),
-    };
-    const before = this.socket.writableLength;
-    this.core.send(payload, binary, sendOptions);
+    const before = this.pendingBytes;
+    this.core.send(payload, binary, options);
     return this.result(before);
   }
 
@@ -189,9 +244,10 @@ export class SocketConnection extends EventEmitter {
    */
   sendFrame(frame: Uint8Array): SendResult {
     if (this.overLimit(frame.length)) return this.slowConsumer();
-    const before = this.socket.writableLength;
     this.core.sendFrame(frame);
-    return this.result(before);
+    return this.socket.writableLength + this.pendingBytes >= this.socket.writableHighWaterMark
+      ? "queued"
+      : "sent";
   }
 
   /** True when this connection compresses what it sends. */
@@ -277,17 +333,18 @@ export class SocketConnection extends EventEmitter {
       default:
         wrapper = (() => listener({ type, target })) as Listener;
     }
+    if (this.wrappers === null) this.wrappers = new WeakMap();
     this.wrappers.set(listener, wrapper);
     this.on(type, wrapper);
   }
 
   removeEventListener(type: string, listener: (event: Record<string, unknown>) => void): void {
-    const wrapper = this.wrappers.get(listener);
+    const wrapper = this.wrappers?.get(listener);
     if (wrapper !== undefined) this.off(type, wrapper);
   }
 
   private overLimit(size: number): boolean {
-    const buffered = this.socket.writableLength;
+    const buffered = this.socket.writableLength + this.pendingBytes;
     return buffered > 0 && buffered + size > this.maxOutboundBytes;
   }
 
@@ -302,22 +359,43 @@ export class SocketConnection extends EventEmitter {
   }
 
   private result(before: number): SendResult {
-    const after = this.socket.writableLength;
-    if (after === before && this.codec !== null) return "queued";
-    return this.socket.writableNeedDrain ? "queued" : "sent";
+    if (this.pendingBytes === before && this.codec !== null) return "queued";
+    return this.socket.writableLength + this.pendingBytes >= this.socket.writableHighWaterMark
+      ? "queued"
+      : "sent";
   }
 
-  private write(chunk: Uint8Array): void {
+  /** @internal Queue bytes for the end of this tick. */
+  write(chunk: Uint8Array): void {
     if (this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+    if (this.pending === null) {
+      this.pending = [chunk];
+      if (toFlush.length === 0) process.nextTick(flushAll);
+      toFlush.push(this);
+    } else {
+      this.pending.push(chunk);
     }
-    this.socket.write(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  /** @internal Hand this tick's output to the socket: one write (small frames are joined). */
+  flush(): void {
+    const pending = this.pending;
+    if (pending === null) return;
+    const bytes = this.pendingBytes;
+    this.pending = null;
+    this.pendingBytes = 0;
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (pending.length === 1) {
+      socket.write(pending[0]!);
+    } else if (bytes <= JOIN_LIMIT) {
+      socket.write(Buffer.concat(pending, bytes));
+    } else {
+      socket.cork();
+      for (const chunk of pending) socket.write(chunk);
+      socket.uncork();
+    }
   }
 
   private resumeWhenReady(): void {
@@ -329,10 +407,14 @@ export class SocketConnection extends EventEmitter {
     if (!this.userPaused) this.socket.resume();
   }
 
-  /** The core reached CLOSED (handshake done or failed): end the transport. */
-  private afterCoreClosed(): void {
+  /** @internal The core reached CLOSED (handshake done or failed): end the transport. */
+  afterCoreClosed(): void {
     this.stopHeartbeat();
-    if (!this.isClient) process.nextTick(() => this.socket.end());
+    if (!this.isClient)
+      process.nextTick(() => {
+        this.flush();
+        this.socket.end();
+      });
     // A client waits for the server to close TCP first (RFC 6455 §7.1.1), then gives up.
     this.armCloseTimer();
   }
@@ -348,7 +430,8 @@ export class SocketConnection extends EventEmitter {
     this.pongDeadline = null;
   }
 
-  private onSocketClose(): void {
+  /** @internal socket 'close' */
+  onSocketClose(): void {
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     this.stopHeartbeat();
     this.core.receiveEof();

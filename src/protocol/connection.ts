@@ -23,7 +23,14 @@ import { ByteAccumulator } from "./accumulator.js";
 import { decodeClosePayload, encodeClosePayload } from "./close-codes.js";
 import { CodecLimitError, type MessageCodec } from "./codec.js";
 import { ProtocolError, StateError } from "./errors.js";
-import { type Alloc, encodeFrame, encodeFrameParts, MAX_CONTROL_PAYLOAD, Opcode } from "./frame.js";
+import {
+  type Alloc,
+  COPY_THRESHOLD,
+  encodeFrame,
+  encodeFrameParts,
+  MAX_CONTROL_PAYLOAD,
+  Opcode,
+} from "./frame.js";
 import { CONTINUE, FrameParser, type FrameSink, PAUSE, type SinkResult } from "./frame-parser.js";
 import { DEFAULT_LIMITS, type Limits } from "./limits.js";
 import { isValidUtf8, Utf8Validator } from "./utf8.js";
@@ -100,10 +107,12 @@ export class Connection implements FrameSink {
   private fragments = 0;
   private frameFin = false;
   private frameOpcode = 0;
-  private readonly utf8: Utf8Validator;
-  private readonly message: ByteAccumulator;
-  private readonly frameBuffer: ByteAccumulator;
-  private readonly controlBuf = new Uint8Array(MAX_CONTROL_PAYLOAD);
+  // Allocated on first use: most connections never see a fragmented or split message.
+  private utf8Validator: Utf8Validator | null = null;
+  private readonly validateUtf8: ((bytes: Uint8Array) => boolean) | undefined;
+  private messageAcc: ByteAccumulator | null = null;
+  private frameAcc: ByteAccumulator | null = null;
+  private controlBuf: Uint8Array | null = null;
   private controlLength = 0;
 
   // Outbound.
@@ -129,11 +138,24 @@ export class Connection implements FrameSink {
     this.random = options.random ?? defaultRandom;
     this.fastUtf8 = options.validateUtf8 ?? ((b) => isValidUtf8(b));
     this.autoPong = options.autoPong ?? true;
-    this.utf8 = new Utf8Validator(options.validateUtf8);
-    this.message = new ByteAccumulator(this.alloc);
-    this.frameBuffer = new ByteAccumulator(this.alloc);
+    this.validateUtf8 = options.validateUtf8;
     this.parser = new FrameParser(!this.isClient, this);
     this.parser.onError = (error) => this.failPeer(error);
+  }
+
+  private get utf8(): Utf8Validator {
+    if (this.utf8Validator === null) this.utf8Validator = new Utf8Validator(this.validateUtf8);
+    return this.utf8Validator;
+  }
+
+  private get message(): ByteAccumulator {
+    if (this.messageAcc === null) this.messageAcc = new ByteAccumulator(this.alloc);
+    return this.messageAcc;
+  }
+
+  private get frameBuffer(): ByteAccumulator {
+    if (this.frameAcc === null) this.frameAcc = new ByteAccumulator(this.alloc);
+    return this.frameAcc;
   }
 
   get state(): ReadyState {
@@ -218,7 +240,7 @@ export class Connection implements FrameSink {
       this.msgCompressed = rsv1;
       this.msgBytes = 0;
       this.fragments = 0;
-      if (!this.msgBinary) this.utf8.reset();
+      if (!this.msgBinary) this.utf8Validator?.reset();
     }
     if (++this.fragments > this.limits.maxFragments) {
       return new ProtocolError(
@@ -245,11 +267,11 @@ export class Connection implements FrameSink {
   onFramePayload(data: Uint8Array, last: boolean, whole: boolean): SinkResult {
     if (this.frameOpcode >= Opcode.CLOSE) {
       if (whole) return this.onControl(this.frameOpcode, data);
-      this.controlBuf.set(data, this.controlLength);
+      if (this.controlBuf === null) this.controlBuf = new Uint8Array(MAX_CONTROL_PAYLOAD);
+      const buf = this.controlBuf;
+      buf.set(data, this.controlLength);
       this.controlLength += data.length;
-      return last
-        ? this.onControl(this.frameOpcode, this.controlBuf.slice(0, this.controlLength))
-        : CONTINUE;
+      return last ? this.onControl(this.frameOpcode, buf.slice(0, this.controlLength)) : CONTINUE;
     }
     if (this.msgCompressed) {
       if (whole) return this.inflate(data, this.frameFin);
@@ -259,7 +281,7 @@ export class Connection implements FrameSink {
     const complete = last && this.frameFin;
     if (whole && complete && this.fragments === 1) {
       // Unfragmented message in one piece: validate once, deliver the view without copying.
-      if (!this.msgBinary && !this.fastUtf8(data)) return invalidUtf8();
+      if (!this.msgBinary && !isShortAscii(data) && !this.fastUtf8(data)) return invalidUtf8();
       return this.deliver(data);
     }
     if (!this.msgBinary && !this.utf8.update(data)) return invalidUtf8();
@@ -303,7 +325,7 @@ export class Connection implements FrameSink {
       return CONTINUE;
     }
     if (!this.msgBinary && !this.utf8.isComplete()) return invalidUtf8();
-    if (this.message.length === 0) return this.deliver(out);
+    if (this.messageAcc === null || this.messageAcc.length === 0) return this.deliver(out);
     this.message.append(out, this.limits.maxMessageBytes);
     return this.deliver(this.message.take());
   }
@@ -390,7 +412,8 @@ export class Connection implements FrameSink {
     if (this.outFragmenting) {
       throw new StateError("WS_ERR_INVALID_ARGUMENT", "a fragmented message is in progress");
     }
-    this.enqueue(() => this.handler.onWrite(frame));
+    if (this.outBusy) this.outQueue.push(() => this.handler.onWrite(frame));
+    else this.handler.onWrite(frame);
   }
 
   ping(data: Uint8Array = new Uint8Array(0)): void {
@@ -445,8 +468,8 @@ export class Connection implements FrameSink {
   private finish(): void {
     this.readyState = ReadyState.CLOSED;
     this.inMessage = false;
-    this.message.clear();
-    this.frameBuffer.clear();
+    this.messageAcc?.clear();
+    this.frameAcc?.clear();
   }
 
   private canSend(): boolean {
@@ -488,6 +511,10 @@ export class Connection implements FrameSink {
   }
 
   private writeFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1: boolean): void {
+    if (!this.isClient && payload.length <= COPY_THRESHOLD) {
+      this.handler.onWrite(encodeFrame({ opcode, payload, fin, rsv1 }, this.alloc));
+      return;
+    }
     if (!this.isClient) {
       for (const part of encodeFrameParts({ opcode, payload, fin, rsv1 }, this.alloc)) {
         this.handler.onWrite(part);
@@ -509,6 +536,15 @@ export class Connection implements FrameSink {
     this.maskAt += 4;
     return key;
   }
+}
+
+/** Short all-ASCII text is valid UTF-8: checked here, cheaper than a call into native code. */
+function isShortAscii(data: Uint8Array): boolean {
+  const n = data.length;
+  if (n > 64) return false;
+  let acc = 0;
+  for (let i = 0; i < n; i++) acc |= data[i]!;
+  return acc < 0x80;
 }
 
 function tooBig(max: number): ProtocolError {

@@ -20,7 +20,7 @@
  * count, UTF-8) are the sink's: see connection.ts.
  */
 import { ProtocolError } from "./errors.js";
-import { applyMask } from "./mask.js";
+import { applyMaskBytes } from "./mask.js";
 
 /** Returned by a sink to stop parsing until {@link FrameParser.resume} is called. */
 export const PAUSE = 1;
@@ -45,6 +45,8 @@ export interface FrameSink {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Shared until a connection needs a queue of its own (never pushed to). */
+const EMPTY_QUEUE: Uint8Array[] = [];
 enum State {
   HEADER = 0,
   PAYLOAD = 1,
@@ -57,10 +59,13 @@ export class FrameParser {
   private readonly expectMask: boolean;
   private readonly sink: FrameSink;
   private state: State = State.HEADER;
-  /** Header bytes collected so far when a header is split across chunks. */
-  private readonly head = new Uint8Array(14);
+  /** Header bytes collected so far when a header is split across chunks (allocated then). */
+  private head: Uint8Array | null = null;
   private headLength = 0;
-  private readonly maskKey = new Uint8Array(4);
+  private k0 = 0;
+  private k1 = 0;
+  private k2 = 0;
+  private k3 = 0;
   private masked = false;
   private maskOffset = 0;
   private remaining = 0;
@@ -68,7 +73,7 @@ export class FrameParser {
   private paused = false;
   private running = false;
   /** Input that arrived while paused or while the sink re-entered us. */
-  private queue: Uint8Array[] = [];
+  private queue: Uint8Array[] = EMPTY_QUEUE;
 
   /** @param expectMask true for a server (client frames are masked), false for a client. */
   constructor(expectMask: boolean, sink: FrameSink) {
@@ -93,8 +98,27 @@ export class FrameParser {
    */
   push(chunk: Uint8Array): void {
     if (this.state === State.DONE || chunk.length === 0) return;
-    this.queue.push(chunk);
+    if (!this.paused && !this.running && this.queue.length === 0) {
+      // Fast path: nothing queued, parse the chunk in place.
+      this.running = true;
+      let at: number;
+      try {
+        at = this.parse(chunk);
+      } finally {
+        this.running = false;
+      }
+      if (at < chunk.length && !this.isDone()) this.enqueue(chunk.subarray(at), true);
+      if (!this.paused && this.queue.length > 0) this.drain();
+      return;
+    }
+    this.enqueue(chunk, false);
     if (!this.paused && !this.running) this.drain();
+  }
+
+  private enqueue(chunk: Uint8Array, front: boolean): void {
+    if (this.queue === EMPTY_QUEUE) this.queue = [];
+    if (front) this.queue.unshift(chunk);
+    else this.queue.push(chunk);
   }
 
   /** Continue after a sink returned {@link PAUSE}. */
@@ -107,7 +131,7 @@ export class FrameParser {
   /** Stop for good: every later byte is discarded (RFC 6455 §7.1.7 after failing). */
   stop(): void {
     this.state = State.DONE;
-    this.queue = [];
+    this.queue = EMPTY_QUEUE;
   }
 
   private isDone(): boolean {
@@ -122,7 +146,7 @@ export class FrameParser {
         if (chunk === undefined) break;
         const at = this.parse(chunk);
         if (at < chunk.length && !this.isDone()) {
-          this.queue.unshift(at === 0 ? chunk : chunk.subarray(at));
+          this.enqueue(at === 0 ? chunk : chunk.subarray(at), true);
         }
       }
     } finally {
@@ -141,7 +165,7 @@ export class FrameParser {
         const n = Math.min(this.remaining, end - at);
         const piece = chunk.subarray(at, at + n);
         if (this.masked) {
-          applyMask(piece, this.maskKey, 0, n, this.maskOffset);
+          applyMaskBytes(piece, this.k0, this.k1, this.k2, this.k3, 0, n, this.maskOffset);
           this.maskOffset = (this.maskOffset + n) & 3;
         }
         this.remaining -= n;
@@ -176,22 +200,24 @@ export class FrameParser {
         base = at;
         at += need;
       } else {
+        this.head ??= new Uint8Array(14);
         this.head.set(chunk.subarray(at), 0);
         this.headLength = available;
         return chunk.length;
       }
     } else {
       // Collect into the scratch header: first the two fixed bytes, then the rest.
-      while (this.headLength < 2 && at < chunk.length)
-        this.head[this.headLength++] = chunk[at++] ?? 0;
+      if (this.head === null) this.head = new Uint8Array(14);
+      const head = this.head;
+      while (this.headLength < 2 && at < chunk.length) head[this.headLength++] = chunk[at++] ?? 0;
       if (this.headLength < 2) return at;
-      const need = needed(this.head[1] ?? 0);
+      const need = needed(head[1] ?? 0);
       const take = Math.min(need - this.headLength, chunk.length - at);
-      this.head.set(chunk.subarray(at, at + take), this.headLength);
+      head.set(chunk.subarray(at, at + take), this.headLength);
       this.headLength += take;
       at += take;
       if (this.headLength < need) return at;
-      src = this.head;
+      src = head;
       base = 0;
       this.headLength = 0;
     }
@@ -269,10 +295,10 @@ export class FrameParser {
       length = high * 0x1_0000_0000 + low;
     }
     if (masked) {
-      this.maskKey[0] = b[p] ?? 0;
-      this.maskKey[1] = b[p + 1] ?? 0;
-      this.maskKey[2] = b[p + 2] ?? 0;
-      this.maskKey[3] = b[p + 3] ?? 0;
+      this.k0 = b[p] ?? 0;
+      this.k1 = b[p + 1] ?? 0;
+      this.k2 = b[p + 2] ?? 0;
+      this.k3 = b[p + 3] ?? 0;
     }
     this.masked = masked;
     this.maskOffset = 0;

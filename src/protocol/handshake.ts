@@ -224,6 +224,8 @@ function emit(lines: string[], managed: Set<string>, name: string, value: string
  */
 export function buildAcceptResponse(opts: {
   key: string;
+  /** Sec-WebSocket-Accept computed by the caller (e.g. with node:crypto); else acceptKey(key). */
+  accept?: string;
   protocol?: string;
   extensions?: readonly ExtensionOffer[];
   headers?: HeaderInput;
@@ -232,7 +234,7 @@ export function buildAcceptResponse(opts: {
   const managed = new Set<string>();
   emit(lines, managed, "Upgrade", "websocket");
   emit(lines, managed, "Connection", "Upgrade");
-  emit(lines, managed, "Sec-WebSocket-Accept", acceptKey(opts.key));
+  emit(lines, managed, "Sec-WebSocket-Accept", opts.accept ?? acceptKey(opts.key));
   if (opts.protocol !== undefined) {
     if (!isToken(opts.protocol)) {
       throw new StateError("WS_ERR_INVALID_ARGUMENT", "Subprotocol must be a token");

@@ -259,7 +259,13 @@ export class HttpHeadParser<H extends HttpRequestHead | HttpResponseHead> {
 
 /** Lowercase A-Z only: String#toLowerCase would also fold e.g. U+212A KELVIN SIGN to "k". */
 export function asciiLower(value: string): string {
-  return value.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0x20));
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) {
+      return value.replace(/[A-Z]/g, (ch) => String.fromCharCode(ch.charCodeAt(0) + 0x20));
+    }
+  }
+  return value; // already lowercase: no regex, no new string
 }
 
 /** ASCII case-insensitive equality with `lower`, which is lowercase already. */
@@ -282,8 +288,12 @@ export function headerValues(headers: HeaderList, name: string): string[] {
 
 /** Combined value of the fields named `name`, joined by ", " (RFC 7230 §3.2.2). */
 export function getHeader(headers: HeaderList, name: string): string | undefined {
-  const values = headerValues(headers, name);
-  return values.length === 0 ? undefined : values.join(", ");
+  const wanted = asciiLower(name);
+  let found: string | undefined;
+  for (const [key, value] of headers) {
+    if (equalsAsciiCi(key, wanted)) found = found === undefined ? value : `${found}, ${value}`;
+  }
+  return found;
 }
 
 /** Whether the comma-separated `value` has an element equal to `token`, ASCII case-insensitive. */

@@ -3,8 +3,8 @@
  * Applied in place, four bytes at a time on the aligned middle of the buffer.
  */
 
-/** Below this many bytes a plain byte loop beats creating a 32-bit view. */
-const WORD_THRESHOLD = 32;
+/** Below this many bytes an unrolled byte loop beats creating a 32-bit view (an allocation). */
+const WORD_THRESHOLD = 128;
 
 /** True when a Uint32Array sees bytes in little-endian order (every platform Node runs on today). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -21,11 +21,41 @@ export function applyMask(
   end = buf.length,
   keyOffset = 0,
 ): void {
-  const k0 = key[0] ?? 0;
-  const k1 = key[1] ?? 0;
-  const k2 = key[2] ?? 0;
-  const k3 = key[3] ?? 0;
+  applyMaskBytes(buf, key[0] ?? 0, key[1] ?? 0, key[2] ?? 0, key[3] ?? 0, start, end, keyOffset);
+}
+
+/** {@link applyMask} with the key as four numbers (no key buffer to keep per connection). */
+export function applyMaskBytes(
+  buf: Uint8Array,
+  k0: number,
+  k1: number,
+  k2: number,
+  k3: number,
+  start: number,
+  end: number,
+  keyOffset: number,
+): void {
   let i = start;
+  if (end - start < WORD_THRESHOLD) {
+    // Small payloads (most messages): four bytes per step, no allocation.
+    const p = keyOffset & 3;
+    const r0 = p === 0 ? k0 : p === 1 ? k1 : p === 2 ? k2 : k3;
+    const r1 = p === 0 ? k1 : p === 1 ? k2 : p === 2 ? k3 : k0;
+    const r2 = p === 0 ? k2 : p === 1 ? k3 : p === 2 ? k0 : k1;
+    const r3 = p === 0 ? k3 : p === 1 ? k0 : p === 2 ? k1 : k2;
+    const stop = end - 3;
+    for (; i < stop; i += 4) {
+      buf[i] = buf[i]! ^ r0;
+      buf[i + 1] = buf[i + 1]! ^ r1;
+      buf[i + 2] = buf[i + 2]! ^ r2;
+      buf[i + 3] = buf[i + 3]! ^ r3;
+    }
+    // At most three bytes left.
+    if (i < end) buf[i] = buf[i]! ^ r0;
+    if (i + 1 < end) buf[i + 1] = buf[i + 1]! ^ r1;
+    if (i + 2 < end) buf[i + 2] = buf[i + 2]! ^ r2;
+    return;
+  }
   let phase = keyOffset & 3;
   if (end - start >= WORD_THRESHOLD) {
     // Byte loop up to a 4-byte aligned address.

@@ -3,6 +3,8 @@
  * through handleUpgrade() for frameworks. Handshake checks come from the protocol core; the
  * policies (Origin, authentication, subprotocol, permessage-deflate, connection cap) live here.
  */
+
+import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import * as http from "node:http";
 import type * as https from "node:https";
@@ -30,6 +32,7 @@ import {
   ReadyState,
   resolveLimits,
   validateRequest,
+  WS_GUID,
 } from "../protocol/index.js";
 
 export interface Rejection {
@@ -88,8 +91,18 @@ export interface ServerOptions {
   readonly slowConsumerPolicy?: SlowConsumerPolicy;
 }
 
+interface Accepted {
+  response: string;
+  protocol: string | undefined;
+  extensions: string;
+  codec: DeflateCodec | null;
+  serverNoContextTakeover: boolean;
+}
+
 export class WebSocketServer extends EventEmitter {
   readonly clients = new Set<SocketConnection>();
+  /** One 'close' listener shared by every connection (no closure per connection). */
+  private readonly untrack: (this: SocketConnection) => void;
   private readonly options: ServerOptions;
   private readonly limits: Limits;
   private readonly httpServer: http.Server | https.Server | null;
@@ -101,6 +114,10 @@ export class WebSocketServer extends EventEmitter {
 
   constructor(options: ServerOptions, onListening?: () => void) {
     super();
+    const clients = this.clients;
+    this.untrack = function (this: SocketConnection) {
+      clients.delete(this);
+    };
     const modes = [
       options.port !== undefined,
       options.server !== undefined,
@@ -151,37 +168,27 @@ export class WebSocketServer extends EventEmitter {
     callback: (ws: SocketConnection, req: http.IncomingMessage) => void,
   ): void {
     socket.on("error", ignore);
+    if (
+      typeof this.options.allowedOrigins !== "function" &&
+      this.options.authenticate === undefined
+    ) {
+      // No asynchronous hook: decide now (no promise, no timer).
+      let accepted: Rejection | Accepted;
+      try {
+        accepted = this.negotiateSync(req);
+      } catch {
+        reject(socket, 500, "Internal Server Error");
+        return;
+      }
+      this.complete(req, socket, head, accepted, callback);
+      return;
+    }
     const timer = setTimeout(() => socket.destroy(), this.options.handshakeTimeoutMs ?? 10_000);
     timer.unref();
     this.negotiate(req).then(
       (accepted) => {
         clearTimeout(timer);
-        if (socket.destroyed) return;
-        if ("status" in accepted)
-          return reject(socket, accepted.status, accepted.reason ?? "", accepted.headers);
-        socket.write(accepted.response);
-        const ws = new SocketConnection(socket as import("node:net").Socket, {
-          role: "server",
-          limits: this.limits,
-          protocol: accepted.protocol ?? "",
-          extensions: accepted.extensions,
-          codec: accepted.codec,
-          serverNoContextTakeover: accepted.serverNoContextTakeover,
-          closeTimeoutMs: this.options.closeTimeoutMs ?? 10_000,
-          ...(this.options.maxOutboundBytes === undefined
-            ? {}
-            : { maxOutboundBytes: this.options.maxOutboundBytes }),
-          ...(this.options.slowConsumerPolicy === undefined
-            ? {}
-            : { slowConsumerPolicy: this.options.slowConsumerPolicy }),
-        });
-        const interval = this.options.pingIntervalMs ?? 30_000;
-        if (interval > 0) ws.startHeartbeat(interval, this.options.pongTimeoutMs ?? 10_000);
-        socket.off("error", ignore);
-        this.clients.add(ws);
-        ws.on("close", () => this.clients.delete(ws));
-        callback(ws, req);
-        ws.receiveHead(head);
+        this.complete(req, socket, head, accepted, callback);
       },
       () => {
         clearTimeout(timer);
@@ -190,16 +197,46 @@ export class WebSocketServer extends EventEmitter {
     );
   }
 
-  private async negotiate(req: http.IncomingMessage): Promise<
-    | Rejection
-    | {
-        response: string;
-        protocol: string | undefined;
-        extensions: string;
-        codec: DeflateCodec | null;
-        serverNoContextTakeover: boolean;
-      }
-  > {
+  /**
+   * Write the 101 and start the connection. A method of its own so that nothing living as long
+   * as the connection (listeners) closes over the upgrade's request, head buffer or timer.
+   */
+  private complete(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    accepted: Rejection | Accepted,
+    callback: (ws: SocketConnection, req: http.IncomingMessage) => void,
+  ): void {
+    if (socket.destroyed) return;
+    if ("status" in accepted)
+      return reject(socket, accepted.status, accepted.reason ?? "", accepted.headers);
+    socket.write(accepted.response);
+    const ws = new SocketConnection(socket as import("node:net").Socket, {
+      role: "server",
+      limits: this.limits,
+      protocol: accepted.protocol ?? "",
+      extensions: accepted.extensions,
+      codec: accepted.codec,
+      serverNoContextTakeover: accepted.serverNoContextTakeover,
+      closeTimeoutMs: this.options.closeTimeoutMs ?? 10_000,
+      ...(this.options.maxOutboundBytes === undefined
+        ? {}
+        : { maxOutboundBytes: this.options.maxOutboundBytes }),
+      ...(this.options.slowConsumerPolicy === undefined
+        ? {}
+        : { slowConsumerPolicy: this.options.slowConsumerPolicy }),
+    });
+    const interval = this.options.pingIntervalMs ?? 30_000;
+    if (interval > 0) ws.startHeartbeat(interval, this.options.pongTimeoutMs ?? 10_000);
+    socket.off("error", ignore);
+    this.clients.add(ws);
+    ws.on("close", this.untrack);
+    callback(ws, req);
+    ws.receiveHead(head);
+  }
+
+  private async negotiate(req: http.IncomingMessage): Promise<Rejection | Accepted> {
     if (this.closing) return { status: 503, reason: "Server is shutting down" };
     const max = this.options.maxConnections ?? Number.POSITIVE_INFINITY;
     if (this.clients.size >= max) return { status: 503, reason: "Too many connections" };
@@ -257,6 +294,67 @@ export class WebSocketServer extends EventEmitter {
     }
     const response = buildAcceptResponse({
       key: valid.key,
+      ...(protocol === undefined ? {} : { protocol }),
+      extensions: responseExtensions,
+    });
+    return { response, protocol, extensions, codec, serverNoContextTakeover };
+  }
+
+  /** negotiate() for servers without asynchronous hooks (allowedOrigins list, no authenticate). */
+  private negotiateSync(req: http.IncomingMessage): Rejection | Accepted {
+    if (this.closing) return { status: 503, reason: "Server is shutting down" };
+    const max = this.options.maxConnections ?? Number.POSITIVE_INFINITY;
+    if (this.clients.size >= max) return { status: 503, reason: "Too many connections" };
+    let valid: ReturnType<typeof validateRequest>;
+    try {
+      const raw = req.rawHeaders;
+      const headers: [string, string][] = [];
+      for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i]!, raw[i + 1]!]);
+      valid = validateRequest({
+        method: req.method ?? "",
+        target: req.url ?? "",
+        httpVersion: req.httpVersion,
+        headers,
+      });
+    } catch (e) {
+      if (e instanceof HandshakeError)
+        return { status: e.httpStatus, reason: e.message, headers: e.headers };
+      throw e;
+    }
+    if (this.options.path !== undefined && valid.path.split("?")[0] !== this.options.path) {
+      return { status: 400, reason: "Unknown path" };
+    }
+    const origins = this.options.allowedOrigins;
+    if (valid.origin !== undefined && Array.isArray(origins) && !origins.includes(valid.origin)) {
+      return { status: 403, reason: "Origin not allowed" };
+    }
+    const protocol =
+      valid.protocols.length === 0
+        ? undefined
+        : (this.options.handleProtocols?.(valid.protocols, req) ?? valid.protocols[0]);
+    if (protocol !== undefined && !valid.protocols.includes(protocol)) {
+      return { status: 500, reason: "handleProtocols chose a protocol the client did not offer" };
+    }
+    let codec: DeflateCodec | null = null;
+    let extensions = "";
+    let responseExtensions: ExtensionOffer[] = [];
+    let serverNoContextTakeover = false;
+    const deflate = this.options.perMessageDeflate;
+    if (deflate !== undefined && deflate !== false) {
+      const agreed = acceptDeflateOffer(valid.extensions, deflate === true ? {} : deflate);
+      if (agreed !== null) {
+        codec = new DeflateCodec({ role: "server", ...agreed.params });
+        responseExtensions = [agreed.response];
+        serverNoContextTakeover = agreed.params.serverNoContextTakeover;
+        extensions = formatExtensions(responseExtensions);
+      }
+    }
+    const accept = createHash("sha1")
+      .update(valid.key + WS_GUID)
+      .digest("base64");
+    const response = buildAcceptResponse({
+      key: valid.key,
+      accept,
       ...(protocol === undefined ? {} : { protocol }),
       extensions: responseExtensions,
     });
