@@ -31,6 +31,7 @@ import {
   Opcode,
   ReadyState,
   resolveLimits,
+  type ValidatedRequest,
   validateRequest,
   WS_GUID,
 } from "../protocol/index.js";
@@ -236,30 +237,13 @@ export class WebSocketServer extends EventEmitter {
     ws.receiveHead(head);
   }
 
+  /**
+   * The whole negotiation with the asynchronous hooks (an `allowedOrigins` function, an
+   * `authenticate` hook): checks, then Origin, then authentication, then the answer.
+   */
   private async negotiate(req: http.IncomingMessage): Promise<Rejection | Accepted> {
-    if (this.closing) return { status: 503, reason: "Server is shutting down" };
-    const max = this.options.maxConnections ?? Number.POSITIVE_INFINITY;
-    if (this.clients.size >= max) return { status: 503, reason: "Too many connections" };
-    let valid: ReturnType<typeof validateRequest>;
-    try {
-      const headers: [string, string][] = [];
-      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-        headers.push([req.rawHeaders[i] ?? "", req.rawHeaders[i + 1] ?? ""]);
-      }
-      valid = validateRequest({
-        method: req.method ?? "",
-        target: req.url ?? "",
-        httpVersion: req.httpVersion,
-        headers,
-      });
-    } catch (e) {
-      if (e instanceof HandshakeError)
-        return { status: e.httpStatus, reason: e.message, headers: e.headers };
-      throw e;
-    }
-    if (this.options.path !== undefined && valid.path.split("?")[0] !== this.options.path) {
-      return { status: 400, reason: "Unknown path" };
-    }
+    const valid = this.check(req);
+    if ("status" in valid) return valid;
     if (valid.origin !== undefined && !(await this.originAllowed(valid.origin, req))) {
       return { status: 403, reason: "Origin not allowed" };
     }
@@ -271,41 +255,26 @@ export class WebSocketServer extends EventEmitter {
         return { status: 401, reason: "Unauthorized" };
       }
     }
-    const protocol =
-      valid.protocols.length === 0
-        ? undefined
-        : (this.options.handleProtocols?.(valid.protocols, req) ?? valid.protocols[0]);
-    if (protocol !== undefined && !valid.protocols.includes(protocol)) {
-      return { status: 500, reason: "handleProtocols chose a protocol the client did not offer" };
-    }
-    let codec: DeflateCodec | null = null;
-    let extensions = "";
-    let responseExtensions: ExtensionOffer[] = [];
-    let serverNoContextTakeover = false;
-    const deflate = this.options.perMessageDeflate;
-    if (deflate !== undefined && deflate !== false) {
-      const agreed = acceptDeflateOffer(valid.extensions, deflate === true ? {} : deflate);
-      if (agreed !== null) {
-        codec = new DeflateCodec({ role: "server", ...agreed.params });
-        responseExtensions = [agreed.response];
-        serverNoContextTakeover = agreed.params.serverNoContextTakeover;
-        extensions = formatExtensions(responseExtensions);
-      }
-    }
-    const response = buildAcceptResponse({
-      key: valid.key,
-      ...(protocol === undefined ? {} : { protocol }),
-      extensions: responseExtensions,
-    });
-    return { response, protocol, extensions, codec, serverNoContextTakeover };
+    return this.answer(valid, req);
   }
 
-  /** negotiate() for servers without asynchronous hooks (allowedOrigins list, no authenticate). */
+  /** negotiate() for servers without asynchronous hooks: no promise, no timer. */
   private negotiateSync(req: http.IncomingMessage): Rejection | Accepted {
+    const valid = this.check(req);
+    if ("status" in valid) return valid;
+    const origins = this.options.allowedOrigins;
+    if (valid.origin !== undefined && Array.isArray(origins) && !origins.includes(valid.origin)) {
+      return { status: 403, reason: "Origin not allowed" };
+    }
+    return this.answer(valid, req);
+  }
+
+  /** Capacity, RFC 6455 §4.2.1 request validation and the path. */
+  private check(req: http.IncomingMessage): Rejection | ValidatedRequest {
     if (this.closing) return { status: 503, reason: "Server is shutting down" };
     const max = this.options.maxConnections ?? Number.POSITIVE_INFINITY;
     if (this.clients.size >= max) return { status: 503, reason: "Too many connections" };
-    let valid: ReturnType<typeof validateRequest>;
+    let valid: ValidatedRequest;
     try {
       const raw = req.rawHeaders;
       const headers: [string, string][] = [];
@@ -317,17 +286,19 @@ export class WebSocketServer extends EventEmitter {
         headers,
       });
     } catch (e) {
-      if (e instanceof HandshakeError)
+      if (e instanceof HandshakeError) {
         return { status: e.httpStatus, reason: e.message, headers: e.headers };
+      }
       throw e;
     }
     if (this.options.path !== undefined && valid.path.split("?")[0] !== this.options.path) {
       return { status: 400, reason: "Unknown path" };
     }
-    const origins = this.options.allowedOrigins;
-    if (valid.origin !== undefined && Array.isArray(origins) && !origins.includes(valid.origin)) {
-      return { status: 403, reason: "Origin not allowed" };
-    }
+    return valid;
+  }
+
+  /** Subprotocol and permessage-deflate choice, and the 101 response. */
+  private answer(valid: ValidatedRequest, req: http.IncomingMessage): Rejection | Accepted {
     const protocol =
       valid.protocols.length === 0
         ? undefined
@@ -349,6 +320,7 @@ export class WebSocketServer extends EventEmitter {
         extensions = formatExtensions(responseExtensions);
       }
     }
+    // node:crypto's native SHA-1 instead of the core's portable one: this is the hot path.
     const accept = createHash("sha1")
       .update(valid.key + WS_GUID)
       .digest("base64");
