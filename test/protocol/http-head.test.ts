@@ -1,46 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { HandshakeError, StateError } from "../../src/protocol/errors.js";
+import { HandshakeError } from "../../src/protocol/errors.js";
 import { HttpHeadParser, parseHttpHead } from "../../src/protocol/http-head.js";
 import { DEFAULT_LIMITS, resolveLimits } from "../../src/protocol/limits.js";
-
-const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
-const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
-
-function expectHandshakeError(fn: () => unknown, code: string, status: number, pattern?: RegExp) {
-  let caught: unknown;
-  assert.throws(fn, (e: unknown) => {
-    caught = e;
-    return (
-      e instanceof HandshakeError &&
-      e.code === code &&
-      e.httpStatus === status &&
-      (pattern === undefined || pattern.test(e.message))
-    );
-  });
-  return caught as HandshakeError;
-}
-
-function expectInvalidArgument(fn: () => unknown) {
-  assert.throws(
-    fn,
-    (e: unknown) => e instanceof StateError && e.code === "WS_ERR_INVALID_ARGUMENT",
-  );
-}
-
-/** The RFC 6455 §1.2 sample request, as header pairs. */
-function sampleHeaders(): [string, string][] {
-  return [
-    ["Host", "server.example.com"],
-    ["Upgrade", "websocket"],
-    ["Connection", "Upgrade"],
-    ["Sec-WebSocket-Key", KEY],
-    ["Origin", "http://example.com"],
-    ["Sec-WebSocket-Protocol", "chat, superchat"],
-    ["Sec-WebSocket-Version", "13"],
-  ];
-}
+import {
+  bytes,
+  expectHandshakeError,
+  expectInvalidArgument,
+  KEY,
+  sampleHeaders,
+} from "./handshake-helpers.js";
 
 const SAMPLE_REQUEST = [
   "GET /chat HTTP/1.1",
