@@ -7,6 +7,8 @@ import { type CodecCallback, CodecLimitError, type MessageCodec } from "../proto
 
 /** The empty stored block every sync flush ends with (RFC 7692 §7.2.1). */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/** A sync flush with no input on a byte-aligned stream: an empty stored block. */
+const EMPTY_BLOCK = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
 
 export interface DeflateCodecOptions {
   readonly role: "server" | "client";
@@ -23,6 +25,10 @@ export interface DeflateCodecOptions {
 export class DeflateCodec implements MessageCodec {
   private readonly options: DeflateCodecOptions;
   private deflater: zlib.DeflateRaw | null = null;
+  /** Output of the frame being compressed, and how to finish it (one frame at a time). */
+  private outChunks: Buffer[] = [];
+  private outLength = 0;
+  private compressDone: ((error: Error | null) => void) | null = null;
   private inflater: zlib.InflateRaw | null = null;
   private closed = false;
 
@@ -44,38 +50,77 @@ export class DeflateCodec implements MessageCodec {
 
   compress(data: Uint8Array, fin: boolean, callback: CodecCallback): void {
     if (this.closed) return callback(new Error("codec closed"), null);
-    if (this.deflater === null) {
-      const bits =
-        this.options.role === "server"
-          ? this.options.serverMaxWindowBits
-          : this.options.clientMaxWindowBits;
-      this.deflater = zlib.createDeflateRaw({
-        // zlib cannot produce raw deflate with an 8-bit window; 9 is the smallest it supports.
-        windowBits: Math.max(9, bits),
-        level: this.options.level ?? 1,
-        memLevel: this.options.memLevel ?? 8,
+    if (data.length === 0) {
+      // Every write ends with a sync flush, and zlib will not repeat a sync flush without new
+      // input (Z_BUF_ERROR, no output). Emit that flush's empty stored block ourselves: the stream
+      // is byte-aligned after the previous flush, so it is exactly 00 00 00 ff ff.
+      // Called back later, as for other frames, so a run of empty messages cannot nest deeply.
+      queueMicrotask(() => {
+        if (this.closed) return callback(new Error("codec closed"), null);
+        if (fin && this.ownNoContext) this.deflater?.reset();
+        callback(null, Buffer.from(fin ? EMPTY_BLOCK.subarray(0, 1) : EMPTY_BLOCK));
       });
-      this.deflater.on("error", ignore);
+      return;
     }
-    const deflater = this.deflater;
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      length += chunk.length;
-    };
-    deflater.on("data", onData);
-    deflater.write(data);
-    deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-      deflater.off("data", onData);
+    const deflater = this.deflater ?? this.createDeflater();
+    let done = false;
+    const finish = (error: Error | null): void => {
+      if (done) return;
+      done = true;
+      this.compressDone = null;
+      // Output of this write that push() buffered instead of emitting is still in the readable
+      // side when the write callback runs; take it now so it is not mistaken for the next frame's.
+      if (error === null && !this.closed) this.drainDeflater(deflater);
+      const chunks = this.outChunks;
+      const length = this.outLength;
+      this.outChunks = [];
+      this.outLength = 0;
       if (this.closed) return callback(new Error("codec closed"), null);
+      if (error !== null) {
+        this.close();
+        return callback(error, null);
+      }
       let out = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
       if (fin) {
         if (out.length >= 4 && endsWithTail(out)) out = out.subarray(0, out.length - 4);
         if (this.ownNoContext) deflater.reset();
       }
       callback(null, out);
+    };
+    this.compressDone = finish;
+    // One write (one thread-pool trip) per frame: the deflater's default flush is Z_SYNC_FLUSH.
+    deflater.write(data, (error) => finish(error ?? null));
+  }
+
+  private createDeflater(): zlib.DeflateRaw {
+    const bits =
+      this.options.role === "server"
+        ? this.options.serverMaxWindowBits
+        : this.options.clientMaxWindowBits;
+    const deflater = zlib.createDeflateRaw({
+      // zlib cannot produce raw deflate with an 8-bit window; 9 is the smallest it supports.
+      windowBits: Math.max(9, bits),
+      level: this.options.level ?? 1,
+      memLevel: this.options.memLevel ?? 8,
+      flush: zlib.constants.Z_SYNC_FLUSH,
     });
+    // Paused mode: output is taken with read(), on 'readable' (which also lets zlib continue once
+    // its readable buffer is over the high-water mark) and when the write completes.
+    deflater.on("readable", () => this.drainDeflater(deflater));
+    // A zlib error destroys the stream without calling the write callback: report it here.
+    deflater.on("error", (error: Error) => this.compressDone?.(error));
+    this.deflater = deflater;
+    return deflater;
+  }
+
+  private drainDeflater(deflater: zlib.DeflateRaw): void {
+    if (deflater !== this.deflater) return;
+    let chunk: Buffer | null = deflater.read();
+    while (chunk !== null) {
+      this.outChunks.push(chunk);
+      this.outLength += chunk.length;
+      chunk = deflater.read();
+    }
   }
 
   decompress(data: Uint8Array, fin: boolean, maxOutput: number, callback: CodecCallback): void {

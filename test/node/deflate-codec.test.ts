@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import type { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
-import { deflateRawSync } from "node:zlib";
+import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { DeflateCodec, type DeflateCodecOptions } from "../../src/node/deflate-codec.js";
 import { encodeFrame, Opcode } from "../../src/protocol/frame.js";
 import { resolveLimits } from "../../src/protocol/limits.js";
@@ -116,6 +118,84 @@ describe("compression on send (RFC 7692 §7.2.1)", () => {
       });
     }
   }
+});
+
+describe("DeflateCodec.compress output, frame by frame", () => {
+  const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+  const compress = (codec: DeflateCodec, data: Uint8Array, fin: boolean) =>
+    new Promise<Buffer>((resolve, reject) =>
+      codec.compress(data, fin, (error, out) =>
+        error !== null || out === null ? reject(error) : resolve(Buffer.from(out)),
+      ),
+    );
+  const inflate = (parts: Buffer[]) =>
+    inflateRawSync(Buffer.concat(parts), { finishFlush: constants.Z_SYNC_FLUSH });
+  // Messages as [frames]; large incompressible and compressible frames make zlib produce its
+  // output in several chunks, past its readable buffer's high-water mark, and empty ones make it
+  // flush without input.
+  const noise = randomBytes(200_000);
+  const messages: Uint8Array[][] = [
+    [Buffer.from("Hello")],
+    [new Uint8Array(0)],
+    [noise.subarray(0, 70_000), Buffer.alloc(10, 8)],
+    [Buffer.alloc(300_000, 7), new Uint8Array(0), noise.subarray(70_000)],
+    [new Uint8Array(0), new Uint8Array(0)],
+    [Buffer.from("x".repeat(5000)), noise.subarray(0, 17), Buffer.alloc(100_000, 1)],
+    [Buffer.from("Hello")],
+  ];
+  for (const noContext of [false, true]) {
+    for (const bits of [9, 15]) {
+      it(`each frame gets exactly its own output, no_context_takeover=${noContext}, window bits ${bits}`, async () => {
+        const codec = new DeflateCodec({
+          role: "client",
+          serverNoContextTakeover: noContext,
+          clientNoContextTakeover: noContext,
+          serverMaxWindowBits: bits,
+          clientMaxWindowBits: bits,
+        });
+        const stream: Buffer[] = [];
+        const sent: Uint8Array[] = [];
+        for (const frames of messages) {
+          const message: Buffer[] = [];
+          for (const [i, data] of frames.entries()) {
+            const fin = i === frames.length - 1;
+            const out = await compress(codec, data, fin);
+            // A frame's output is complete: a non-final one ends with its sync flush.
+            if (!fin) assert.ok(out.subarray(-4).equals(TAIL), `frame ${i} lacks its flush`);
+            else assert.ok(out.length > 0 && !out.subarray(-4).equals(TAIL));
+            message.push(out);
+          }
+          message.push(TAIL);
+          const expected = Buffer.concat(frames);
+          if (noContext) {
+            assert.ok(inflate(message).equals(expected));
+          } else {
+            stream.push(...message);
+            sent.push(expected);
+            assert.ok(inflate(stream).equals(Buffer.concat(sent)));
+          }
+        }
+        codec.close();
+      });
+    }
+  }
+  it("keeps a fixed set of listeners on its deflater", async () => {
+    const codec = new DeflateCodec({ role: "server", ...PARAMS });
+    await compress(codec, Buffer.from("warm up"), true);
+    const deflater = (codec as unknown as { deflater: EventEmitter }).deflater;
+    const count = () => deflater.eventNames().map((e) => deflater.listenerCount(e));
+    const before = count();
+    for (let i = 0; i < 50; i++) await compress(codec, noise.subarray(0, 1000 * i), i % 3 === 0);
+    assert.deepEqual(count(), before);
+    codec.close();
+  });
+  it("calls back with an error when closed during compression", async () => {
+    const codec = new DeflateCodec({ role: "server", ...PARAMS });
+    const pending = compress(codec, noise, true);
+    codec.close();
+    await assert.rejects(pending);
+    await assert.rejects(compress(codec, Buffer.from("late"), true));
+  });
 });
 
 describe("decompression limits", () => {
