@@ -210,7 +210,12 @@ export class SocketConnection extends EventEmitter {
 
   /** Bytes accepted by send() but not yet handed to the operating system. */
   get bufferedAmount(): number {
-    return this.socket.writableLength + this.pendingBytes;
+    return this.buffered();
+  }
+
+  /** Bytes in the socket, in this tick's pending output and held by the core (compressor). */
+  private buffered(): number {
+    return this.socket.writableLength + this.pendingBytes + this.core.bufferedBytes;
   }
 
   /** The remote address of the underlying socket. */
@@ -245,9 +250,7 @@ export class SocketConnection extends EventEmitter {
   sendFrame(frame: Uint8Array): SendResult {
     if (this.overLimit(frame.length)) return this.slowConsumer();
     this.core.sendFrame(frame);
-    return this.socket.writableLength + this.pendingBytes >= this.socket.writableHighWaterMark
-      ? "queued"
-      : "sent";
+    return this.buffered() >= this.socket.writableHighWaterMark ? "queued" : "sent";
   }
 
   /** True when this connection compresses what it sends. */
@@ -344,7 +347,7 @@ export class SocketConnection extends EventEmitter {
   }
 
   private overLimit(size: number): boolean {
-    const buffered = this.socket.writableLength + this.pendingBytes;
+    const buffered = this.buffered();
     return buffered > 0 && buffered + size > this.maxOutboundBytes;
   }
 
@@ -360,9 +363,7 @@ export class SocketConnection extends EventEmitter {
 
   private result(before: number): SendResult {
     if (this.pendingBytes === before && this.codec !== null) return "queued";
-    return this.socket.writableLength + this.pendingBytes >= this.socket.writableHighWaterMark
-      ? "queued"
-      : "sent";
+    return this.buffered() >= this.socket.writableHighWaterMark ? "queued" : "sent";
   }
 
   /** @internal Queue bytes for the end of this tick. */

@@ -120,6 +120,8 @@ export class Connection implements FrameSink {
   private outCompressing = false;
   private outBusy = false;
   private readonly outQueue: (() => void)[] = [];
+  /** Payload bytes accepted by send/sendFrame but not yet handed to onWrite (compressing, queued). */
+  private heldBytes = 0;
   private maskPool: Uint8Array | null = null;
   private maskAt = 0;
 
@@ -384,15 +386,17 @@ export class Connection implements FrameSink {
     if (first) this.outCompressing = this.codec !== null && (options?.compress ?? true);
     this.outFragmenting = !fin;
     if (!this.outCompressing) {
-      if (this.outBusy) this.outQueue.push(() => this.writeFrame(opcode, data, fin, false));
+      if (this.outBusy) this.hold(data.length, () => this.writeFrame(opcode, data, fin, false));
       else this.writeFrame(opcode, data, fin, false);
       return;
     }
     const codec = this.codec as MessageCodec;
+    this.heldBytes += data.length;
     this.enqueue(() => {
       this.outBusy = true;
       codec.compress(data, fin, (error, out) => {
         this.outBusy = false;
+        this.heldBytes -= data.length;
         if (error !== null || out === null) {
           this.fail(1011, "compression failed");
         } else if (this.failure === null) {
@@ -412,8 +416,17 @@ export class Connection implements FrameSink {
     if (this.outFragmenting) {
       throw new StateError("WS_ERR_INVALID_ARGUMENT", "a fragmented message is in progress");
     }
-    if (this.outBusy) this.outQueue.push(() => this.handler.onWrite(frame));
+    if (this.outBusy) this.hold(frame.length, () => this.handler.onWrite(frame));
     else this.handler.onWrite(frame);
+  }
+
+  /**
+   * Bytes accepted by send()/sendFrame() that wait in this connection: in the compressor or
+   * queued behind it. The I/O layer adds them to what its socket holds (bufferedAmount), so a
+   * slow-consumer policy also sees data that has not reached the socket yet.
+   */
+  get bufferedBytes(): number {
+    return this.heldBytes;
   }
 
   ping(data: Uint8Array = new Uint8Array(0)): void {
@@ -452,6 +465,7 @@ export class Connection implements FrameSink {
     }
     this.failure ??= new ProtocolError("WS_ERR_INTERNAL", code, reason);
     this.outQueue.length = 0;
+    this.heldBytes = 0;
     this.parser.stop();
     this.finish();
   }
@@ -495,6 +509,15 @@ export class Connection implements FrameSink {
     }
     const copy = data.slice();
     this.enqueue(() => this.writeFrame(opcode, copy, true, false));
+  }
+
+  /** Queue `op` behind the compressor, counting its `size` bytes as held until it runs. */
+  private hold(size: number, op: () => void): void {
+    this.heldBytes += size;
+    this.outQueue.push(() => {
+      this.heldBytes -= size;
+      op();
+    });
   }
 
   private enqueue(op: () => void): void {

@@ -361,3 +361,30 @@ describe("local actions and states", () => {
     );
   });
 });
+
+describe("bytes held behind the compressor", () => {
+  it("bufferedBytes counts payloads waiting in or behind the codec until they are written", () => {
+    const pending: (() => void)[] = [];
+    const codec = {
+      compress: (
+        data: Uint8Array,
+        _fin: boolean,
+        cb: (e: Error | null, r: Uint8Array | null) => void,
+      ) => pending.push(() => cb(null, data)),
+      decompress: () => {},
+      close: () => {},
+    };
+    const s = record({ role: "server" }, codec);
+    s.conn.sendText("a".repeat(100));
+    s.conn.sendText("b".repeat(50));
+    s.conn.sendText("c".repeat(10), { compress: false });
+    s.conn.sendFrame(encodeFrame({ opcode: Opcode.TEXT, payload: new Uint8Array(7) }));
+    assert.equal(s.conn.bufferedBytes, 100 + 50 + 10 + 9);
+    assert.equal(s.written().length, 0);
+    pending.shift()?.();
+    assert.equal(s.conn.bufferedBytes, 50 + 10 + 9);
+    pending.shift()?.();
+    assert.equal(s.conn.bufferedBytes, 0, "the uncompressed frames behind it were written too");
+    assert.equal(s.written().length, 2 + 100 + 2 + 50 + 2 + 10 + 9);
+  });
+});

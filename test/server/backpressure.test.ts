@@ -77,3 +77,32 @@ describe("slow consumers", () => {
     await server.close(100);
   });
 });
+
+describe("slow consumers with compression", () => {
+  it("data held by the compressor counts toward maxOutboundBytes", {
+    timeout: 30_000,
+  }, async () => {
+    const { server, url } = await startServer({
+      perMessageDeflate: true,
+      maxOutboundBytes: LIMIT,
+      slowConsumerPolicy: "drop",
+    });
+    const conn = new Promise<WebSocketConnection>((resolve) => server.once("connection", resolve));
+    const { default: WebSocket } = await import("ws");
+    const ws = new WebSocket(url, { perMessageDeflate: true });
+    await new Promise((resolve) => ws.once("open", resolve));
+    const c = await conn;
+    const results: Record<SendResult, number> = { sent: 0, queued: 0, dropped: 0 };
+    let maxBuffered = 0;
+    // 200 x 64 KiB in one synchronous burst: the compressor answers asynchronously, so all of it
+    // would wait in memory if held bytes were not counted.
+    for (let i = 0; i < 200; i++) {
+      results[c.send(CHUNK)]++;
+      maxBuffered = Math.max(maxBuffered, c.bufferedAmount);
+    }
+    assert.ok(results.dropped > 100, `dropped ${results.dropped}`);
+    assert.ok(maxBuffered <= LIMIT + CHUNK.length, `buffered ${maxBuffered} bytes`);
+    ws.terminate();
+    await server.close(100);
+  });
+});
