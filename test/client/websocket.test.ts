@@ -4,14 +4,10 @@
  * Assertions are on what the peer observed, not only on what the client reports.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
 import {
   WebSocketServer as PeerServer,
@@ -25,6 +21,7 @@ import {
   type WebSocketOptions,
 } from "../../src/client/index.js";
 import { type WebSocketConnection, WebSocketServer } from "../../src/server/index.js";
+import { makeCertificate } from "../support/tls.js";
 
 // ---- cleanup: every server and socket a test opens is closed after it ----------------------
 
@@ -506,29 +503,8 @@ describe("WebSocket (client) with the ws server", timeout, () => {
   });
 
   it("wss:// against an https server with a self-signed certificate", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "duplex-client-tls-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-days",
-        "1",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    const cert = readFileSync(join(dir, "cert.pem"));
-    const httpsServer = https.createServer({ cert, key: readFileSync(join(dir, "key.pem")) });
+    const { cert, key } = makeCertificate();
+    const httpsServer = https.createServer({ cert, key });
     const wss = new PeerServer({ server: httpsServer });
     cleanups.push(async () => {
       for (const c of wss.clients) c.terminate();

@@ -1,16 +1,13 @@
 /** Server features on real sockets: heartbeat, broadcast, event listeners, attach modes, TLS, shutdown. */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import WebSocket from "ws";
 import { type WebSocketConnection, WebSocketServer } from "../../src/server/index.js";
+import { makeCertificate } from "../support/tls.js";
 import { opened, rawClient, startServer } from "./helpers.js";
 
 function listen(server: http.Server | https.Server): Promise<number> {
@@ -203,47 +200,23 @@ describe("timeouts", () => {
 
 describe("TLS", () => {
   it("wss:// through an https server with a certificate made at test time", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "duplex-tls-"));
-    try {
-      execFileSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-subj",
-          "/CN=localhost",
-          "-days",
-          "1",
-          "-keyout",
-          join(dir, "key.pem"),
-          "-out",
-          join(dir, "cert.pem"),
-        ],
-        { stdio: "ignore" },
-      );
-      const cert = readFileSync(join(dir, "cert.pem"));
-      const httpsServer = https.createServer({ cert, key: readFileSync(join(dir, "key.pem")) });
-      const wss = new WebSocketServer({ server: httpsServer });
-      wss.on("connection", (c: WebSocketConnection) =>
-        c.on("message", (d: Buffer) => c.send(d.toString())),
-      );
-      const port = await listen(httpsServer);
-      const ws = new WebSocket(`wss://localhost:${port}`, { ca: cert });
-      await opened(ws);
-      ws.send("over tls");
-      const reply = await new Promise<string>((resolve) =>
-        ws.on("message", (d: Buffer) => resolve(d.toString())),
-      );
-      assert.equal(reply, "over tls");
-      ws.close();
-      await wss.close(200);
-      await new Promise((r) => httpsServer.close(r));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const { cert, key } = makeCertificate();
+    const httpsServer = https.createServer({ cert, key });
+    const wss = new WebSocketServer({ server: httpsServer });
+    wss.on("connection", (c: WebSocketConnection) =>
+      c.on("message", (d: Buffer) => c.send(d.toString())),
+    );
+    const port = await listen(httpsServer);
+    const ws = new WebSocket(`wss://localhost:${port}`, { ca: cert });
+    await opened(ws);
+    ws.send("over tls");
+    const reply = await new Promise<string>((resolve) =>
+      ws.on("message", (d: Buffer) => resolve(d.toString())),
+    );
+    assert.equal(reply, "over tls");
+    ws.close();
+    await wss.close(200);
+    await new Promise((r) => httpsServer.close(r));
   });
 });
 
