@@ -1,5 +1,13 @@
 /**
- * duplex/broker — public entry point of the `broker` layer (see docs/architecture.md).
- * Its implementation lands with its own issue; the subpath exists now so the package shape is final.
+ * duplex/broker — public entry point of the `broker` layer (see docs/architecture.md): Broker
+ * implementations. The in-memory broker is the embedded default.
  */
 export const LAYER = "broker";
+
+export {
+  MemoryBackend,
+  type MemoryBackendOptions,
+  type MemoryBackendStats,
+  MemoryBroker,
+  type MemoryBrokerOptions,
+} from "./memory.js";

@@ -1,5 +1,29 @@
 /**
- * duplex/realtime — public entry point of the `realtime` layer (see docs/architecture.md).
- * Its implementation lands with its own issue; the subpath exists now so the package shape is final.
+ * duplex/realtime — channels, presence, history, recovery and acknowledgements on top of the
+ * WebSocket server (docs/protocol.md, docs/guarantees.md). The browser/Node client SDK is
+ * `duplex/realtime/client`.
  */
+export {
+  AuthError,
+  createJwtVerifier,
+  type Grant,
+  type Identity,
+  isGranted,
+  type JwtOptions,
+  matchChannel,
+  type Operation,
+} from "./auth.js";
+export * from "./broker.js";
+export * from "./codes.js";
+export type {
+  AuthenticateContext,
+  HubOptions,
+  PublishOptions,
+  RpcContext,
+  RpcHandler,
+} from "./hub.js";
+export type { NamespaceOptions, Rule, RuleContext, SlowConsumerMode } from "./namespaces.js";
+export { RealtimeServer, type RealtimeServerOptions, type WebSocketOptions } from "./server.js";
+export { ReplyError } from "./session.js";
+export * from "./wire.js";
 export const LAYER = "realtime";

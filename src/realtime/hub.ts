@@ -1,0 +1,567 @@
+/**
+ * The hub: channel registry of one node, the commands of every session, and the bridge to the
+ * broker. Subscribing registers the session for live delivery *before* the broker's history is
+ * read, so the subscribe reply (position, recovered publications) and the live stream meet
+ * exactly: publications that arrive meanwhile are buffered and de-duplicated by offset.
+ */
+
+import { randomBytes } from "node:crypto";
+import { encodeFrame, Opcode } from "../protocol/index.js";
+import {
+  AuthError,
+  createJwtVerifier,
+  type Identity,
+  type JwtOptions,
+  type Operation,
+} from "./auth.js";
+import type { Broker, BrokerHandler, BrokerPublication } from "./broker.js";
+import { ChannelState, Membership } from "./channel.js";
+import { ErrorCode } from "./codes.js";
+import { type Namespace, type NamespaceOptions, Namespaces, type Rule } from "./namespaces.js";
+import { type Executed, ReplyError, type Session } from "./session.js";
+import {
+  type ClientInfo,
+  type Command,
+  DEFAULT_WIRE_LIMITS,
+  type HistoryResult,
+  isValidChannel,
+  type Json,
+  type PresenceResult,
+  type Publication,
+  type PublishResult,
+  type StreamPosition,
+  type SubscribeResult,
+  type WireLimits,
+} from "./wire.js";
+
+export interface AuthenticateContext {
+  readonly token: string | undefined;
+  readonly data: Json | undefined;
+  /** The HTTP upgrade request (node:http IncomingMessage) of the WebSocket. */
+  readonly request: unknown;
+}
+
+export interface RpcContext {
+  readonly client: ClientInfo;
+  readonly identity: Identity;
+  readonly data: Json | undefined;
+}
+
+export type RpcHandler = (context: RpcContext) => Json | undefined | Promise<Json | undefined>;
+
+export interface HubOptions {
+  readonly broker: Broker;
+  /** Namespace name → options; "" configures channels without a namespace. */
+  readonly namespaces?: Readonly<Record<string, NamespaceOptions>>;
+  /** Built-in JWT verification of the connect token (docs/auth.md). */
+  readonly jwt?: JwtOptions;
+  /**
+   * Decide who connects: return an Identity, or throw an AuthError. Runs after JWT verification
+   * when both are set (then `token` was verified). Without jwt and authenticate every client is
+   * accepted as an anonymous user "".
+   */
+  readonly authenticate?: (context: AuthenticateContext) => Identity | Promise<Identity>;
+  /** Close connections that send no `connect` within this time. @default 10_000 */
+  readonly connectTimeoutMs?: number;
+  /** How often clients should ping (sent in the connect reply). @default 25_000 */
+  readonly clientPingMs?: number;
+  /** @default 128 */
+  readonly maxChannelsPerConnection?: number;
+  /** Largest publication `data` (bytes of JSON). @default 65_536 */
+  readonly maxPublishBytes?: number;
+  /** A publish retried with the same key within this time is not published twice. @default 120_000 */
+  readonly idempotencyTtlMs?: number;
+  /** Presence entries expire unless refreshed (a node that dies stops refreshing). @default 60_000 */
+  readonly presenceTtlMs?: number;
+  /** @default 1000 */
+  readonly maxHistoryPerRequest?: number;
+  /** @default 1000 */
+  readonly maxPresencePage?: number;
+}
+
+interface ResolvedOptions {
+  readonly connectTimeoutMs: number;
+  readonly clientPingMs: number;
+  readonly maxChannelsPerConnection: number;
+  readonly maxPublishBytes: number;
+  readonly idempotencyTtlMs: number;
+  readonly presenceTtlMs: number;
+  readonly maxHistoryPerRequest: number;
+  readonly maxPresencePage: number;
+}
+
+export interface PublishOptions {
+  /** Idempotency key: a retry within the window is not published twice. */
+  readonly key?: string;
+  readonly conflate?: string;
+  /** Publisher shown to subscribers (defaults to none for server-side publishes). */
+  readonly from?: ClientInfo;
+}
+
+const ANONYMOUS: Identity = Object.freeze({ user: "", grants: [] });
+
+function frameOf(text: string): Uint8Array {
+  return encodeFrame({ opcode: Opcode.TEXT, payload: Buffer.from(text, "utf8") }, (n) =>
+    Buffer.allocUnsafe(n),
+  );
+}
+
+function toPublication(p: BrokerPublication): Publication {
+  return {
+    offset: p.offset,
+    data: JSON.parse(p.data) as Json,
+    ...(p.from === undefined ? {} : { from: JSON.parse(p.from) as ClientInfo }),
+    time: p.time,
+  };
+}
+
+export class Hub {
+  readonly options: ResolvedOptions;
+  readonly wireLimits: WireLimits = DEFAULT_WIRE_LIMITS;
+  readonly namespaces: Namespaces;
+  readonly sessions = new Set<Session>();
+  readonly broker: Broker;
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly rpcs = new Map<string, RpcHandler>();
+  private readonly verify: ((token: string) => Promise<Identity>) | undefined;
+  private readonly authenticate: HubOptions["authenticate"];
+  private presenceTimer: ReturnType<typeof setInterval> | undefined;
+  private started = false;
+  /** Counters for /stats and tests. */
+  readonly stats = { publications: 0, delivered: 0 };
+
+  constructor(options: HubOptions) {
+    this.broker = options.broker;
+    this.namespaces = new Namespaces(options.namespaces);
+    this.verify = options.jwt === undefined ? undefined : createJwtVerifier(options.jwt);
+    this.authenticate = options.authenticate;
+    this.options = Object.freeze({
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      clientPingMs: options.clientPingMs ?? 25_000,
+      maxChannelsPerConnection: options.maxChannelsPerConnection ?? 128,
+      maxPublishBytes: options.maxPublishBytes ?? 65_536,
+      idempotencyTtlMs: options.idempotencyTtlMs ?? 120_000,
+      presenceTtlMs: options.presenceTtlMs ?? 60_000,
+      maxHistoryPerRequest: options.maxHistoryPerRequest ?? 1000,
+      maxPresencePage: options.maxPresencePage ?? 1000,
+    });
+  }
+
+  /** Connect to the broker. Call once before accepting connections. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const handler: BrokerHandler = {
+      publication: (channel, epoch, pub) => this.onPublication(channel, epoch, pub),
+      join: (channel, member) => this.onPresenceEvent("join", channel, member),
+      leave: (channel, member) => this.onPresenceEvent("leave", channel, member),
+      resync: () => this.onResync(),
+    };
+    await this.broker.start(handler);
+    const every = Math.max(1, Math.floor(this.options.presenceTtlMs / 3));
+    this.presenceTimer = setInterval(() => this.refreshPresence(), every);
+    this.presenceTimer.unref?.();
+  }
+
+  /** Stop the presence refresher. Sessions are closed by the server that owns them. */
+  stop(): void {
+    if (this.presenceTimer !== undefined) clearInterval(this.presenceTimer);
+    this.presenceTimer = undefined;
+  }
+
+  newClientId(): string {
+    return randomBytes(12).toString("base64url");
+  }
+
+  /** Register an RPC method callable with the `rpc` command. */
+  rpc(method: string, handler: RpcHandler): void {
+    this.rpcs.set(method, handler);
+  }
+
+  /** Publish from the application (no permission checks). */
+  async publish(channel: string, data: Json, options: PublishOptions = {}): Promise<PublishResult> {
+    const ns = this.namespaceOf(channel);
+    const json = JSON.stringify(data);
+    if (json === undefined) throw new ReplyError(ErrorCode.BAD_REQUEST, "data is not JSON");
+    if (Buffer.byteLength(json) > this.options.maxPublishBytes) {
+      throw new ReplyError(ErrorCode.LIMIT_EXCEEDED, "publication too large");
+    }
+    const from =
+      options.from !== undefined && ns.includePublisher ? JSON.stringify(options.from) : undefined;
+    const outcome = await this.broker.publish(channel, {
+      data: json,
+      ...(from === undefined ? {} : { from }),
+      ...(options.conflate === undefined ? {} : { conflate: options.conflate }),
+      historySize: ns.historySize,
+      historyTtlMs: ns.historyTtlMs,
+      ...(options.key === undefined ? {} : { idempotencyKey: options.key }),
+      idempotencyTtlMs: this.options.idempotencyTtlMs,
+    });
+    this.stats.publications++;
+    return {
+      offset: outcome.offset,
+      epoch: outcome.epoch,
+      ...(outcome.duplicate ? { duplicate: true } : {}),
+    };
+  }
+
+  namespaceOf(channel: string): Namespace {
+    if (!isValidChannel(channel, this.wireLimits.maxChannelBytes)) {
+      throw new ReplyError(ErrorCode.UNKNOWN_CHANNEL, "invalid channel name");
+    }
+    const ns = this.namespaces.of(channel);
+    if (ns === undefined) throw new ReplyError(ErrorCode.UNKNOWN_CHANNEL, "unknown namespace");
+    return ns;
+  }
+
+  // --- Commands ------------------------------------------------------------------------------
+
+  async execute(s: Session, c: Command): Promise<Executed> {
+    switch (c.type) {
+      case "connect":
+        return this.connect(s, c.token, c.data, c.name);
+      case "subscribe":
+        return this.subscribe(s, c.channel, c.since);
+      case "unsubscribe":
+        if (s.channels.has(c.channel)) await this.leave(s, c.channel);
+        return { reply: {} };
+      case "publish": {
+        const ns = this.namespaceOf(c.channel);
+        await this.allow(s, ns, "publish", c.channel);
+        const result = await this.publish(c.channel, c.data, {
+          ...(c.key === undefined ? {} : { key: c.key }),
+          ...(c.conflate === undefined ? {} : { conflate: c.conflate }),
+          ...(s.info === undefined ? {} : { from: s.info }),
+        });
+        return { reply: result };
+      }
+      case "history":
+        return { reply: await this.history(s, c.channel, c.since, c.limit, c.reverse) };
+      case "presence":
+        return { reply: await this.presence(s, c.channel, c.cursor, c.limit) };
+      case "rpc": {
+        const handler = this.rpcs.get(c.method);
+        if (handler === undefined) throw new ReplyError(ErrorCode.METHOD_NOT_FOUND);
+        const data = await handler({ client: s.info!, identity: s.identity!, data: c.data });
+        return { reply: data === undefined ? {} : { data } };
+      }
+      case "refresh": {
+        const identity = await this.identify(c.token, undefined, s.request);
+        s.refreshIdentity(identity);
+        return { reply: identity.expiresAt === undefined ? {} : { expires: identity.expiresAt } };
+      }
+      case "ping":
+        return { reply: {} };
+    }
+  }
+
+  private async identify(
+    token: string | undefined,
+    data: Json | undefined,
+    request: unknown,
+  ): Promise<Identity> {
+    let identity: Identity | undefined;
+    if (this.verify !== undefined) {
+      if (token === undefined) throw new AuthError(ErrorCode.UNAUTHORIZED, "a token is required");
+      identity = await this.verify(token);
+    }
+    if (this.authenticate !== undefined) {
+      identity = await this.authenticate({ token, data, request });
+    }
+    const result = identity ?? ANONYMOUS;
+    if (result.expiresAt !== undefined && result.expiresAt <= Date.now()) {
+      throw new AuthError(ErrorCode.TOKEN_EXPIRED, "token expired");
+    }
+    return result;
+  }
+
+  private async connect(
+    s: Session,
+    token: string | undefined,
+    data: Json | undefined,
+    name: string | undefined,
+  ): Promise<Executed> {
+    if (s.identity !== undefined) throw new ReplyError(ErrorCode.ALREADY_CONNECTED);
+    const identity = await this.identify(token, data, s.request);
+    s.setIdentity(identity, name);
+    return {
+      reply: {
+        client: s.id,
+        user: identity.user,
+        ...(identity.expiresAt === undefined ? {} : { expires: identity.expiresAt }),
+        ping: this.options.clientPingMs,
+      },
+    };
+  }
+
+  /** Throw PERMISSION_DENIED unless the namespace rule or the token allows `op`. */
+  private async allow(s: Session, ns: Namespace, op: Operation, channel: string): Promise<void> {
+    if (s.granted(op, channel)) return;
+    const rule: Rule = ns.rules[op];
+    const subscribed = s.channels.has(channel);
+    let ok: boolean;
+    if (rule === "all") ok = true;
+    else if (rule === "subscribers") ok = subscribed;
+    else if (rule === "grant") ok = false;
+    else
+      ok = await rule({
+        channel,
+        operation: op,
+        client: s.info!,
+        identity: s.identity!,
+        subscribed,
+      });
+    if (!ok) throw new ReplyError(ErrorCode.PERMISSION_DENIED, `${op} not allowed on ${channel}`);
+  }
+
+  private async subscribe(
+    s: Session,
+    channel: string,
+    since: StreamPosition | undefined,
+  ): Promise<Executed> {
+    const ns = this.namespaceOf(channel);
+    if (s.channels.has(channel)) throw new ReplyError(ErrorCode.ALREADY_SUBSCRIBED);
+    await this.allow(s, ns, "subscribe", channel);
+    if (s.channels.size >= this.options.maxChannelsPerConnection) {
+      throw new ReplyError(ErrorCode.LIMIT_EXCEEDED, "too many channels on this connection");
+    }
+    const state = this.channelState(channel, ns);
+    state.pending++;
+    const m = new Membership(s);
+    try {
+      await state.ready;
+      // Live delivery first (buffered in m), then read the stream: nothing falls in between.
+      state.members.set(s.id, m);
+      s.channels.set(channel, m);
+      const reply = await this.position(channel, ns, since);
+      return {
+        reply,
+        after: () => {
+          if (s.channels.get(channel) !== m) return;
+          state.goLive(m, reply.offset, reply.epoch);
+          if (ns.presence) this.joinPresence(s, channel);
+        },
+      };
+    } catch (e) {
+      state.members.delete(s.id);
+      if (s.channels.get(channel) === m) s.channels.delete(channel);
+      throw e;
+    } finally {
+      state.pending--;
+      this.dropIfIdle(state);
+    }
+  }
+
+  /** The subscribe reply: the current position, and the recovery when `since` was given. */
+  private async position(
+    channel: string,
+    ns: Namespace,
+    since: StreamPosition | undefined,
+  ): Promise<SubscribeResult> {
+    const recoverable = ns.historySize > 0;
+    if (since === undefined || !recoverable) {
+      const page = await this.broker.history(channel, { limit: 0, historyTtlMs: ns.historyTtlMs });
+      return {
+        offset: page.offset,
+        epoch: page.epoch,
+        recoverable,
+        ...(since === undefined ? {} : { recovered: false }),
+      };
+    }
+    const page = await this.broker.history(channel, {
+      since: since.offset,
+      limit: ns.historySize,
+      historyTtlMs: ns.historyTtlMs,
+    });
+    const pubs = page.publications;
+    const missing = page.offset - since.offset;
+    // Recovered only when the epoch is the same and history holds every missing publication:
+    // exactly since+1 … top, nothing partial.
+    // Position 0 of epoch "" is the start of a stream that did not exist yet: any epoch matches.
+    const sameStream = page.epoch === since.epoch || (since.epoch === "" && since.offset === 0);
+    const recovered =
+      sameStream &&
+      missing >= 0 &&
+      pubs.length === missing &&
+      (missing === 0 ||
+        (pubs[0]?.offset === since.offset + 1 && pubs.at(-1)?.offset === page.offset));
+    return {
+      offset: page.offset,
+      epoch: page.epoch,
+      recoverable,
+      recovered,
+      ...(recovered && missing > 0 ? { publications: pubs.map(toPublication) } : {}),
+    };
+  }
+
+  private async history(
+    s: Session,
+    channel: string,
+    since: StreamPosition | undefined,
+    limit: number | undefined,
+    reverse: boolean | undefined,
+  ): Promise<HistoryResult> {
+    const ns = this.namespaceOf(channel);
+    await this.allow(s, ns, "history", channel);
+    if (ns.historySize === 0)
+      throw new ReplyError(ErrorCode.NOT_AVAILABLE, "no history in this namespace");
+    const max = this.options.maxHistoryPerRequest;
+    if (limit !== undefined && limit > max) {
+      throw new ReplyError(ErrorCode.LIMIT_EXCEEDED, `limit is at most ${max}`);
+    }
+    const page = await this.broker.history(channel, {
+      ...(since === undefined ? {} : { since: since.offset }),
+      limit: limit ?? Math.min(100, max),
+      ...(reverse === undefined ? {} : { reverse }),
+      historyTtlMs: ns.historyTtlMs,
+    });
+    return {
+      publications: page.publications.map(toPublication),
+      offset: page.offset,
+      epoch: page.epoch,
+    };
+  }
+
+  private async presence(
+    s: Session,
+    channel: string,
+    cursor: string | undefined,
+    limit: number | undefined,
+  ): Promise<PresenceResult> {
+    const ns = this.namespaceOf(channel);
+    await this.allow(s, ns, "presence", channel);
+    if (!ns.presence)
+      throw new ReplyError(ErrorCode.NOT_AVAILABLE, "no presence in this namespace");
+    const max = this.options.maxPresencePage;
+    if (limit !== undefined && limit > max) {
+      throw new ReplyError(ErrorCode.LIMIT_EXCEEDED, `limit is at most ${max}`);
+    }
+    const page = await this.broker.presence(channel, cursor, limit ?? Math.min(100, max));
+    return {
+      count: page.count,
+      members: page.members.map((m) => JSON.parse(m) as ClientInfo),
+      ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
+    };
+  }
+
+  // --- Channel registry ----------------------------------------------------------------------
+
+  private channelState(channel: string, ns: Namespace): ChannelState {
+    let state = this.channels.get(channel);
+    if (state === undefined) {
+      const created = new ChannelState(channel, ns, frameOf);
+      created.ready = this.broker.subscribe(channel).catch((e: unknown) => {
+        if (this.channels.get(channel) === created) this.channels.delete(channel);
+        throw e;
+      });
+      this.channels.set(channel, created);
+      state = created;
+    }
+    return state;
+  }
+
+  private dropIfIdle(state: ChannelState): void {
+    if (!state.idle || this.channels.get(state.name) !== state) return;
+    this.channels.delete(state.name);
+    this.broker.unsubscribe(state.name).catch(() => {
+      // The broker is down: its subscription is gone with it, and it resyncs on return.
+    });
+  }
+
+  private async leave(s: Session, channel: string): Promise<void> {
+    s.channels.delete(channel);
+    this.afterLeave(s, channel, true);
+  }
+
+  /** Remove a session from a channel (after an unsubscribe, a lost position or a close). */
+  afterLeave(s: Session, channel: string, presence: boolean): void {
+    const state = this.channels.get(channel);
+    if (state === undefined) return;
+    state.members.delete(s.id);
+    if (state.ns.presence && presence) this.leavePresence(s, channel);
+    this.dropIfIdle(state);
+  }
+
+  sessionClosed(s: Session): void {
+    this.sessions.delete(s);
+    for (const channel of [...s.channels.keys()]) {
+      s.channels.delete(channel);
+      this.afterLeave(s, channel, true);
+    }
+  }
+
+  /** Number of channels with local subscribers. */
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  // --- Broker events -------------------------------------------------------------------------
+
+  private onPublication(channel: string, epoch: string, pub: BrokerPublication): void {
+    const state = this.channels.get(channel);
+    if (state === undefined) return;
+    this.stats.delivered += state.members.size;
+    state.deliver(epoch, pub);
+  }
+
+  private onPresenceEvent(type: "join" | "leave", channel: string, member: string): void {
+    const state = this.channels.get(channel);
+    if (state === undefined || !state.ns.joinLeave) return;
+    const text = `{"type":"${type}","channel":${JSON.stringify(channel)},"member":${member}}`;
+    const frame = frameOf(text);
+    for (const m of state.members.values()) {
+      if (m.buffer === null) m.subscriber.writePub(frame, text);
+    }
+  }
+
+  /**
+   * The broker may have missed deliveries: every subscriber of a stream resubscribes with
+   * recovery (and learns recovered:false if history could not cover the gap).
+   */
+  private onResync(): void {
+    for (const state of [...this.channels.values()]) {
+      if (state.ns.historySize === 0) continue;
+      for (const m of [...state.members.values()]) {
+        if (m.buffer !== null) continue; // its subscribe reply is still being computed
+        state.members.delete(m.subscriber.id);
+        m.subscriber.lostPosition(state.name);
+      }
+    }
+  }
+
+  // --- Presence ------------------------------------------------------------------------------
+
+  private joinPresence(s: Session, channel: string): void {
+    const ttl = this.options.presenceTtlMs;
+    const member = s.infoJson!;
+    this.broker
+      .addPresence(channel, s.id, member, ttl)
+      .then(() => this.broker.publishJoin(channel, member))
+      .catch(() => {
+        // Refreshed by the presence timer once the broker is back.
+      });
+  }
+
+  private leavePresence(s: Session, channel: string): void {
+    const member = s.infoJson!;
+    this.broker
+      .removePresence(channel, s.id)
+      .then(() => this.broker.publishLeave(channel, member))
+      .catch(() => {
+        // The entry expires after presenceTtlMs.
+      });
+  }
+
+  private refreshPresence(): void {
+    const ttl = this.options.presenceTtlMs;
+    for (const s of this.sessions) {
+      if (s.infoJson === undefined) continue;
+      for (const [channel, m] of s.channels) {
+        if (m.buffer !== null) continue;
+        const state = this.channels.get(channel);
+        if (state?.ns.presence !== true) continue;
+        this.broker.addPresence(channel, s.id, s.infoJson, ttl).catch(() => undefined);
+      }
+    }
+  }
+}

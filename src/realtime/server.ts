@@ -1,0 +1,270 @@
+/**
+ * RealtimeServer: the hub on a WebSocket server, plus the HTTP publish API for backends that are
+ * not WebSocket clients.
+ *
+ *   const rt = new RealtimeServer({ broker: new MemoryBroker(), apiKey: process.env.API_KEY });
+ *   await rt.start();
+ *   const http = createServer((req, res) => { if (!rt.handleHttp(req, res)) res.end("hello"); });
+ *   rt.attach(http);               // WebSocket upgrades on /realtime
+ *   http.listen(8080);
+ */
+
+import { timingSafeEqual } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import type * as http from "node:http";
+import type * as https from "node:https";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ServerOptions, type WebSocketConnection, WebSocketServer } from "../server/index.js";
+import { DisconnectCode, ErrorCode } from "./codes.js";
+import { Hub, type HubOptions } from "./hub.js";
+import { ReplyError, Session, toWireError } from "./session.js";
+import { type Json, SUBPROTOCOL } from "./wire.js";
+
+export interface RealtimeServerOptions extends HubOptions {
+  /**
+   * Enables `POST /api/publish` for callers presenting this key (`Authorization: apikey KEY` or
+   * `X-API-Key: KEY`). @default the HTTP API is off
+   */
+  readonly apiKey?: string;
+  /** URL path of the HTTP API. @default "/api" */
+  readonly apiPath?: string;
+  /**
+   * Folder of the browser bundle of the client SDK (`npm run build` writes dist/browser), served
+   * at `/duplex-client.js` (ES module) and `/duplex-client.iife.js` (global `Duplex`).
+   * @default the dist/browser folder next to this module
+   */
+  readonly clientBundleDir?: string;
+}
+
+const BUNDLE_FILES = new Set([
+  "duplex-client.js",
+  "duplex-client.js.map",
+  "duplex-client.iife.js",
+  "duplex-client.iife.js.map",
+]);
+
+export type WebSocketOptions = Omit<
+  ServerOptions,
+  "port" | "server" | "noServer" | "handleProtocols"
+>;
+
+const MAX_API_BODY = 1024 * 1024;
+
+export class RealtimeServer extends Hub {
+  private readonly apiKey: Buffer | undefined;
+  private readonly apiPath: string;
+  private readonly servers = new Set<WebSocketServer>();
+  private readonly bundleDir: string;
+  private readonly bundleCache = new Map<string, Buffer>();
+
+  constructor(options: RealtimeServerOptions) {
+    super(options);
+    this.apiKey = options.apiKey === undefined ? undefined : Buffer.from(options.apiKey, "utf8");
+    this.apiPath = options.apiPath ?? "/api";
+    this.bundleDir =
+      options.clientBundleDir ?? fileURLToPath(new URL("../browser/", import.meta.url));
+  }
+
+  /**
+   * Accept duplex.v1 WebSocket upgrades on `path` of an http(s) server. Other WebSocket options
+   * (allowedOrigins, limits, heartbeat, perMessageDeflate…) go to the WebSocketServer.
+   */
+  attach(
+    server: http.Server | https.Server,
+    path = "/realtime",
+    options: WebSocketOptions = {},
+  ): WebSocketServer {
+    const wss = new WebSocketServer({
+      ...options,
+      server,
+      path,
+      handleProtocols: (offered) => (offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined),
+    });
+    this.servers.add(wss);
+    wss.on("connection", (ws: WebSocketConnection, req: http.IncomingMessage) =>
+      this.handleConnection(ws, req),
+    );
+    return wss;
+  }
+
+  /** Serve one WebSocket connection (for applications that run their own WebSocketServer). */
+  handleConnection(ws: WebSocketConnection, request: unknown): Session | undefined {
+    if (ws.protocol !== SUBPROTOCOL) {
+      ws.close(DisconnectCode.UNSUPPORTED_PROTOCOL, `offer the ${SUBPROTOCOL} subprotocol`);
+      return undefined;
+    }
+    const session = new Session(ws, this, request);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Disconnect every connection of a user (e.g. after a ban) with a code. */
+  disconnectUser(user: string, code: number = DisconnectCode.FORCED): number {
+    let n = 0;
+    for (const s of [...this.sessions]) {
+      if (s.identity?.user === user) {
+        s.disconnect(code);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Shut down: every client is told to reconnect elsewhere (4000, with its own jittered
+   * backoff), then the WebSocket servers close. The broker is the caller's to close.
+   */
+  async close(timeoutMs = 5_000): Promise<void> {
+    for (const s of [...this.sessions]) s.disconnect(DisconnectCode.SHUTDOWN);
+    await Promise.all([...this.servers].map((wss) => wss.close(timeoutMs)));
+    this.servers.clear();
+    this.stop();
+  }
+
+  // --- HTTP API ------------------------------------------------------------------------------
+
+  /**
+   * Handle a request under the API path (`POST /api/publish`). Returns false for any other path
+   * so the caller can serve it.
+   */
+  handleHttp(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const url = req.url ?? "/";
+    const path = url.split("?")[0] ?? "/";
+    const file = path.slice(1);
+    if (BUNDLE_FILES.has(file) && (req.method === "GET" || req.method === "HEAD")) {
+      this.serveBundle(file, req, res);
+      return true;
+    }
+    if (path !== this.apiPath && !path.startsWith(`${this.apiPath}/`)) return false;
+    if (this.apiKey === undefined) {
+      reply(res, 404, { error: "the HTTP API is off (no apiKey configured)" });
+      return true;
+    }
+    if (!this.keyMatches(req)) {
+      reply(res, 401, { error: "missing or wrong API key" });
+      return true;
+    }
+    if (path !== `${this.apiPath}/publish`) {
+      reply(res, 404, { error: "unknown API method" });
+      return true;
+    }
+    if (req.method !== "POST") {
+      res.setHeader("Allow", "POST");
+      reply(res, 405, { error: "use POST" });
+      return true;
+    }
+    readBody(req, MAX_API_BODY).then(
+      (body) => this.apiPublish(body, res),
+      () => reply(res, 413, { error: `body larger than ${MAX_API_BODY} bytes` }),
+    );
+    return true;
+  }
+
+  private serveBundle(file: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const cached = this.bundleCache.get(file);
+    const send = (body: Buffer): void => {
+      res.writeHead(200, {
+        "Content-Type": file.endsWith(".map")
+          ? "application/json"
+          : "text/javascript; charset=utf-8",
+        "Content-Length": body.length,
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+      });
+      res.end(req.method === "HEAD" ? undefined : body);
+    };
+    if (cached !== undefined) {
+      send(cached);
+      return;
+    }
+    readFile(join(this.bundleDir, file)).then(
+      (body) => {
+        this.bundleCache.set(file, body);
+        send(body);
+      },
+      () => reply(res, 404, { error: "client bundle not built: run npm run build" }),
+    );
+  }
+
+  private keyMatches(req: http.IncomingMessage): boolean {
+    const auth = req.headers.authorization;
+    let given: string | undefined;
+    if (typeof auth === "string" && auth.toLowerCase().startsWith("apikey "))
+      given = auth.slice(7).trim();
+    const header = req.headers["x-api-key"];
+    if (given === undefined && typeof header === "string") given = header.trim();
+    if (given === undefined || this.apiKey === undefined) return false;
+    const g = Buffer.from(given, "utf8");
+    return g.length === this.apiKey.length && timingSafeEqual(g, this.apiKey);
+  }
+
+  private async apiPublish(body: Buffer, res: http.ServerResponse): Promise<void> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString("utf8"));
+    } catch {
+      reply(res, 400, { error: "body is not JSON" });
+      return;
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      reply(res, 400, { error: "body must be an object {channel, data, key?}" });
+      return;
+    }
+    const { channel, data, key } = parsed as { channel?: unknown; data?: unknown; key?: unknown };
+    if (
+      typeof channel !== "string" ||
+      data === undefined ||
+      (key !== undefined && typeof key !== "string")
+    ) {
+      reply(res, 400, { error: "body must be an object {channel: string, data, key?: string}" });
+      return;
+    }
+    try {
+      const result = await this.publish(channel, data as Json, key === undefined ? {} : { key });
+      reply(res, 200, result);
+    } catch (e) {
+      const error = toWireError(e);
+      const status =
+        error.code === ErrorCode.UNKNOWN_CHANNEL
+          ? 404
+          : error.code === ErrorCode.LIMIT_EXCEEDED
+            ? 413
+            : error.code === ErrorCode.UNAVAILABLE
+              ? 503
+              : e instanceof ReplyError
+                ? 400
+                : 500;
+      reply(res, status, { error: error.message, code: error.code });
+    }
+  }
+}
+
+function reply(res: http.ServerResponse, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(text),
+    "Cache-Control": "no-store",
+  });
+  res.end(text);
+}
+
+function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners("data");
+        req.resume(); // discard the rest; the 413 goes out on the same connection
+        reject(new RangeError("body too large"));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
