@@ -30,6 +30,8 @@ export async function bundleClient(outdir = resolve(root, "dist", "browser")) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const out = await bundleClient(process.argv[2] === undefined ? undefined : resolve(process.argv[2]));
+  const out = await bundleClient(
+    process.argv[2] === undefined ? undefined : resolve(process.argv[2]),
+  );
   console.log(`client bundle written to ${out}`);
 }
