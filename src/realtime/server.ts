@@ -75,8 +75,12 @@ export class RealtimeServer extends Hub {
     path = "/realtime",
     options: WebSocketOptions = {},
   ): WebSocketServer {
+    // A command is at most a publication plus its envelope: refuse larger messages (1009)
+    // before they are buffered and parsed, unless the application chose its own limit.
+    const maxMessageBytes = Math.max(2 * this.options.maxPublishBytes, 128 * 1024);
     const wss = new WebSocketServer({
       ...options,
+      limits: { maxMessageBytes, ...options.limits },
       server,
       path,
       handleProtocols: (offered) => (offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined),

@@ -66,6 +66,12 @@ describe("realtime server: connect and bad input", () => {
     assert.equal((await p2.closed).code, DisconnectCode.BAD_REQUEST);
   });
 
+  it("a message far above the publication limit is refused with 1009 before it is parsed", async () => {
+    const { peer } = await Peer.connect(s.url);
+    peer.send({ type: "publish", channel: "a", data: "x".repeat(200 * 1024) });
+    assert.equal((await peer.closed).code, 1009);
+  });
+
   it("a malformed command with an id gets an error reply and the connection stays", async () => {
     const { peer } = await Peer.connect(s.url);
     const r1 = await peer.request({ type: "subscribe", channel: "has space" });
