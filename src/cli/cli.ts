@@ -1,60 +1,63 @@
 /**
- * The `duplex` command line. Each command is filled in by its issue; until then a command says
- * clearly that it is not available yet and exits without a stack trace.
+ * The `duplex` command line: dispatches to the commands, prints help, and turns every error into
+ * one line on stderr with a meaningful exit code (2 = bad usage, 1 = failure) — never a stack
+ * trace.
  */
+import { benchCommand } from "./bench.js";
+import { CliError, type Command, type Io, UsageError } from "./command.js";
+import { connectCommand } from "./connect.js";
+import { echoCommand } from "./echo.js";
+import { publishCommand, subscribeCommand } from "./pubsub.js";
+import { serveCommand } from "./serve.js";
 
-import { ECHO_USAGE, type EchoOptions, parseEchoArgs } from "./echo.js";
+export const VERSION = "0.1.0";
+
+export const COMMANDS: readonly Command[] = [
+  serveCommand,
+  echoCommand,
+  connectCommand,
+  publishCommand,
+  subscribeCommand,
+  benchCommand,
+];
 
 export const USAGE = `Usage: duplex <command> [options]
 
 Commands:
-  serve     run the Duplex server with the chat app (not yet available)
-  echo      run a WebSocket echo endpoint (duplex echo --help)
-  help      print this help
+${COMMANDS.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join("\n")}
+  help      print this help (duplex <command> --help for a command's options)
 
 Options:
   -h, --help   print this help
   --version    print the version`;
 
-export const VERSION = "0.1.0";
-
-export interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** A long-running command to start (the caller owns the process and its signals). */
-  readonly run?: { readonly command: "echo"; readonly options: EchoOptions };
-}
-
-export function runCli(argv: readonly string[]): CliResult {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === "help" || command === "-h" || command === "--help") {
-    return { code: 0, stdout: USAGE, stderr: "" };
+/** Run the command line; resolves with the process exit code. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "-h" || name === "--help") {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
   }
-  if (command === "--version") return { code: 0, stdout: VERSION, stderr: "" };
-  if (command === "echo") {
-    if (rest.includes("--help") || rest.includes("-h"))
-      return { code: 0, stdout: ECHO_USAGE, stderr: "" };
-    try {
-      const options = parseEchoArgs(rest);
-      if (options === "help") return { code: 0, stdout: ECHO_USAGE, stderr: "" };
-      return { code: 0, stdout: "", stderr: "", run: { command: "echo", options } };
-    } catch (e) {
-      return { code: 2, stdout: "", stderr: `duplex echo: ${(e as Error).message}` };
-    }
+  if (name === "--version") {
+    io.stdout.write(`${VERSION}\n`);
+    return 0;
   }
-  if (command === "serve") {
-    if (rest.includes("--help") || rest.includes("-h"))
-      return { code: 0, stdout: USAGE, stderr: "" };
-    return {
-      code: 0,
-      stdout: `duplex ${command}: not yet available in this version — the WebSocket server is being built (see README.md).`,
-      stderr: "",
-    };
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    io.stderr.write(`duplex: unknown command '${name}' (try 'duplex --help')\n`);
+    return 2;
   }
-  return {
-    code: 2,
-    stdout: "",
-    stderr: `duplex: unknown command '${command}' (try 'duplex --help')`,
-  };
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.stdout.write(`${command.usage}\n`);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    io.stderr.write(`duplex ${name}: ${message.split("\n")[0]}\n`);
+    if (e instanceof UsageError) return 2;
+    if (e instanceof CliError) return e.exitCode;
+    return 1;
+  }
 }

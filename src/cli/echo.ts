@@ -2,8 +2,8 @@
  * `duplex echo`: a plain WebSocket echo endpoint like the public echo services tutorials use.
  * Every message comes back with its type (text stays text, binary stays binary).
  */
-import { parseArgs } from "node:util";
 import { type WebSocketConnection, WebSocketServer } from "../server/index.js";
+import { aborted, CliError, type Command, type Io, integer, parseFlags } from "./command.js";
 
 export const ECHO_USAGE = `Usage: duplex echo [options]
 
@@ -27,20 +27,16 @@ export interface EchoOptions {
   readonly maxMessageBytes: number;
 }
 
-/** Parse `duplex echo` flags; throws an Error with a one-line message on bad input. */
+/** Parse `duplex echo` flags; throws a UsageError with a one-line message on bad input. */
 export function parseEchoArgs(args: readonly string[]): EchoOptions | "help" {
-  const { values } = parseArgs({
-    args: [...args],
-    strict: true,
-    options: {
-      port: { type: "string", default: "9001" },
-      host: { type: "string", default: "127.0.0.1" },
-      path: { type: "string" },
-      deflate: { type: "boolean", default: false },
-      subprotocols: { type: "string", default: "" },
-      "max-message": { type: "string", default: String(16 * 1024 * 1024) },
-      help: { type: "boolean", short: "h", default: false },
-    },
+  const { values } = parseFlags(args, {
+    port: { type: "string", default: "9001" },
+    host: { type: "string", default: "127.0.0.1" },
+    path: { type: "string" },
+    deflate: { type: "boolean", default: false },
+    subprotocols: { type: "string", default: "" },
+    "max-message": { type: "string", default: String(16 * 1024 * 1024) },
+    help: { type: "boolean", short: "h", default: false },
   });
   if (values.help === true) return "help";
   const port = integer("--port", values.port ?? "", 0, 65535);
@@ -62,14 +58,6 @@ export function parseEchoArgs(args: readonly string[]): EchoOptions | "help" {
     subprotocols,
     maxMessageBytes,
   };
-}
-
-function integer(flag: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < min || n > max) {
-    throw new Error(`${flag} must be an integer between ${min} and ${max}, got '${text}'`);
-  }
-  return n;
 }
 
 /** Start the echo server; resolves once it listens. */
@@ -94,3 +82,32 @@ export function startEcho(options: EchoOptions): Promise<WebSocketServer> {
     });
   });
 }
+
+export const echoCommand: Command = {
+  name: "echo",
+  summary: "run a plain WebSocket echo endpoint",
+  usage: ECHO_USAGE,
+  async run(args: readonly string[], io: Io): Promise<number> {
+    const options = parseEchoArgs(args);
+    if (options === "help") {
+      io.stdout.write(`${ECHO_USAGE}\n`);
+      return 0;
+    }
+    let server: WebSocketServer;
+    try {
+      server = await startEcho(options);
+    } catch (e) {
+      throw new CliError(
+        `cannot listen on ${options.host}:${options.port}: ${(e as Error).message}`,
+      );
+    }
+    const address = server.address();
+    const port = typeof address === "object" && address !== null ? address.port : options.port;
+    io.stdout.write(
+      `duplex echo listening on ws://${options.host}:${port}${options.path ?? "/"}\n`,
+    );
+    await aborted(io.signal);
+    await server.close(2_000);
+    return 0;
+  },
+};

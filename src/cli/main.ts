@@ -1,30 +1,20 @@
 #!/usr/bin/env node
-import { runCli } from "./cli.js";
-import { startEcho } from "./echo.js";
+import { main } from "./cli.js";
 
-const result = runCli(process.argv.slice(2));
-if (result.stdout !== "") process.stdout.write(`${result.stdout}\n`);
-if (result.stderr !== "") process.stderr.write(`${result.stderr}\n`);
-process.exitCode = result.code;
+const controller = new AbortController();
+const stop = (): void => controller.abort();
+process.once("SIGINT", stop);
+process.once("SIGTERM", stop);
 
-if (result.run?.command === "echo") {
-  const { options } = result.run;
-  try {
-    const server = await startEcho(options);
-    const address = server.address();
-    const port = typeof address === "object" && address !== null ? address.port : options.port;
-    process.stdout.write(
-      `duplex echo listening on ws://${options.host}:${port}${options.path ?? "/"}\n`,
-    );
-    const stop = (): void => {
-      server.close(2_000).then(() => process.exit(0));
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  } catch (e) {
-    process.stderr.write(
-      `duplex echo: cannot listen on ${options.host}:${options.port}: ${(e as Error).message}\n`,
-    );
-    process.exit(1);
-  }
-}
+const code = await main(process.argv.slice(2), {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  signal: controller.signal,
+});
+process.off("SIGINT", stop);
+process.off("SIGTERM", stop);
+process.exitCode = code;
+// Commands release what they hold; stdin may still be referenced by a reader.
+process.stdin.unref?.();

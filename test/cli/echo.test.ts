@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import WebSocket from "ws";
-import { runCli } from "../../src/cli/cli.js";
+import { runCli } from "./helpers.js";
 
 const MAIN = resolve(import.meta.dirname, "../../src/cli/main.ts");
 
@@ -82,17 +82,17 @@ describe("duplex echo", () => {
     }
   });
 
-  it("bad flags give one line on stderr and exit code 2", () => {
+  it("bad flags give one line on stderr and exit code 2", async () => {
     for (const args of [["--port", "x"], ["--port", "70000"], ["--nope"], ["--max-message", "0"]]) {
-      const r = runCli(["echo", ...args]);
+      const r = await runCli(["echo", ...args]);
       assert.equal(r.code, 2, args.join(" "));
       assert.equal(r.stderr.split("\n").length, 1);
       assert.match(r.stderr, /^duplex echo: /);
     }
   });
 
-  it("--help describes every flag", () => {
-    const r = runCli(["echo", "--help"]);
+  it("--help describes every flag", async () => {
+    const r = await runCli(["echo", "--help"]);
     assert.equal(r.code, 0);
     for (const flag of [
       "--port",

@@ -1,0 +1,189 @@
+/**
+ * `duplex serve`: the endpoints it promises (health, realtime with nicknames, echo, stats, HTTP
+ * API), its Origin policy, flags and environment variables, graceful shutdown on SIGTERM.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import WebSocket from "ws";
+import {
+  colourOf,
+  parseServeArgs,
+  type Serving,
+  startServe,
+  validNickname,
+} from "../../src/cli/serve.js";
+import { DisconnectCode } from "../../src/realtime/index.js";
+import { Peer } from "../realtime/helpers.js";
+import { runCli } from "./helpers.js";
+
+const MAIN = resolve(import.meta.dirname, "../../src/cli/main.ts");
+
+describe("duplex serve (in process)", () => {
+  let s: Serving;
+  let ws: string;
+  before(async () => {
+    s = await startServe({ host: "127.0.0.1", port: 0, apiKey: "k", statsIntervalMs: 50 });
+    ws = s.url.replace("http", "ws");
+  });
+  after(() => s.close());
+
+  it("/healthz answers 200 ok", async () => {
+    const r = await fetch(`${s.url}/healthz`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(await r.json(), { status: "ok" });
+  });
+
+  it("/realtime: a nickname connects; its info carries the name and a colour; no nickname is refused", async () => {
+    const { peer, reply } = await Peer.connect(`${ws}/realtime`, { data: { name: "  ada " } });
+    assert.equal(reply.result.user, "ada");
+    await peer.request({ type: "subscribe", channel: "chat:lobby" });
+    const list = await peer.request({ type: "presence", channel: "chat:lobby" });
+    assert.deepEqual(list.result.members[0].info, { name: "ada", colour: colourOf("ada") });
+    peer.close();
+    const bad = await Peer.connect(`${ws}/realtime`, { data: { name: "" } });
+    assert.equal(bad.reply.error.code, 101);
+    assert.equal((await bad.peer.closed).code, DisconnectCode.UNAUTHORIZED);
+  });
+
+  it("/echo echoes text and binary", async () => {
+    const client = new WebSocket(`${ws}/echo`);
+    await new Promise((r) => client.once("open", r));
+    const got = new Promise<[Buffer, boolean]>((r) =>
+      client.once("message", (d: Buffer, b) => r([d, b])),
+    );
+    client.send("ping ✓");
+    const [data, binary] = await got;
+    assert.equal(data.toString(), "ping ✓");
+    assert.equal(binary, false);
+    client.close();
+  });
+
+  it("a cross-site Origin is refused with 403; the page's own origin is accepted", async () => {
+    const status = await new Promise<number>((r) => {
+      const c = new WebSocket(`${ws}/echo`, { origin: "https://evil.example" });
+      c.on("unexpected-response", (_req, res) => r(res.statusCode ?? 0));
+      c.on("error", () => undefined);
+    });
+    assert.equal(status, 403);
+    const ok = new WebSocket(`${ws}/echo`, { origin: s.url });
+    await new Promise((r) => ok.once("open", r));
+    ok.close();
+  });
+
+  it("/stats.json and the stats channel report connections and channels", async () => {
+    const r = (await (await fetch(`${s.url}/stats.json`)).json()) as Record<string, number>;
+    for (const k of [
+      "connections",
+      "channels",
+      "publicationsPerSecond",
+      "rssBytes",
+      "uptimeSeconds",
+    ]) {
+      assert.equal(typeof r[k], "number", k);
+    }
+    const { peer } = await Peer.connect(`${ws}/realtime`, { data: { name: "stats-reader" } });
+    await peer.request({ type: "subscribe", channel: "stats:server" });
+    const pub = await peer.push((m) => m.type === "pub");
+    assert.ok(pub.data.connections >= 1);
+    const denied = await peer.request({ type: "publish", channel: "stats:server", data: {} });
+    assert.equal(denied.error.code, 103);
+    peer.close();
+  });
+
+  it("POST /api/publish works with the API key; unknown paths are 404; WebSocket paths explain themselves", async () => {
+    const r = await fetch(`${s.url}/api/publish`, {
+      method: "POST",
+      headers: { authorization: "apikey k" },
+      body: JSON.stringify({ channel: "chat:lobby", data: { text: "hi" } }),
+    });
+    assert.equal(r.status, 200);
+    assert.equal((await fetch(`${s.url}/nothing`)).status, 404);
+    assert.equal((await fetch(`${s.url}/echo`)).status, 426);
+    assert.equal((await fetch(`${s.url}/assets/../../package.json`)).status, 404);
+  });
+
+  it("typing indicators are rate-limited on the server", async () => {
+    const { peer } = await Peer.connect(`${ws}/realtime`, { data: { name: "typer" } });
+    await peer.request({ type: "subscribe", channel: "typing:lobby" });
+    const first = await peer.request({ type: "publish", channel: "typing:lobby", data: true });
+    const second = await peer.request({ type: "publish", channel: "typing:lobby", data: true });
+    assert.ok(first.result);
+    assert.equal(second.error.code, 103);
+    peer.close();
+  });
+});
+
+describe("duplex serve: options", () => {
+  it("flags win over environment variables, which win over defaults", () => {
+    assert.deepEqual(parseServeArgs([], {}), { host: "127.0.0.1", port: 8080 });
+    const env = {
+      DUPLEX_PORT: "9000",
+      DUPLEX_HOST: "::1",
+      DUPLEX_ALLOWED_ORIGINS: "https://a, https://b",
+    };
+    assert.deepEqual(parseServeArgs([], env), {
+      host: "::1",
+      port: 9000,
+      origins: ["https://a", "https://b"],
+    });
+    assert.equal(parseServeArgs(["--port", "81"], env).port, 81);
+    assert.equal(parseServeArgs([], { DUPLEX_JWT_SECRET: "s" }).jwtSecret, "s");
+  });
+
+  it("bad flags are one line with exit code 2", async () => {
+    for (const args of [["--port", "x"], ["--nope"], ["--tls-cert", "a.pem"], ["extra"]]) {
+      const r = await runCli(["serve", ...args]);
+      assert.equal(r.code, 2, args.join(" "));
+      assert.equal(r.stderr.split("\n").length, 1);
+      assert.match(r.stderr, /^duplex serve: /);
+    }
+  });
+
+  it("a port in use is one line with exit code 1", async () => {
+    const s = await startServe({ host: "127.0.0.1", port: 0 });
+    try {
+      const r = await runCli(["serve", "--port", String(s.port)]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^duplex serve: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE$/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("nicknames: trimmed, 1 to 32 characters, no control characters", () => {
+    assert.equal(validNickname(" bo "), "bo");
+    for (const bad of ["", "   ", "x".repeat(33), "a\u0007b", 5, undefined]) {
+      assert.equal(validNickname(bad), undefined, String(bad));
+    }
+  });
+
+  it("SIGTERM: clients are told to reconnect (4000), /healthz drains, the process exits 0", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "serve", "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    const url = await new Promise<string>((r, reject) => {
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        const m = /running on (http:\/\/\S+)/.exec(out);
+        if (m?.[1] !== undefined) r(m[1]);
+      });
+      child.on("exit", (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    const { peer } = await Peer.connect(`${url.replace("http", "ws")}/realtime`, {
+      data: { name: "z" },
+    });
+    const exited = new Promise<number | null>((r) => {
+      child.removeAllListeners("exit");
+      child.on("exit", (code) => r(code));
+    });
+    child.kill("SIGTERM");
+    const closed = await peer.closed;
+    assert.equal(closed.code, DisconnectCode.SHUTDOWN);
+    assert.equal(peer.pushes.find((m) => m.type === "disconnect")?.reconnect, true);
+    assert.equal(await exited, 0);
+    assert.match(out, /Stopped\./);
+  });
+});
