@@ -75,14 +75,26 @@ export class RealtimeServer extends Hub {
     path = "/realtime",
     options: WebSocketOptions = {},
   ): WebSocketServer {
+    return this.webSocketServer({ server, path }, options);
+  }
+
+  /**
+   * A WebSocketServer in `noServer` mode for applications that route upgrades themselves:
+   * `wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req))`.
+   */
+  webSocketServer(
+    mode: { server: http.Server | https.Server; path: string } | { noServer: true } = {
+      noServer: true,
+    },
+    options: WebSocketOptions = {},
+  ): WebSocketServer {
     // A command is at most a publication plus its envelope: refuse larger messages (1009)
     // before they are buffered and parsed, unless the application chose its own limit.
     const maxMessageBytes = Math.max(2 * this.options.maxPublishBytes, 128 * 1024);
     const wss = new WebSocketServer({
       ...options,
+      ...mode,
       limits: { maxMessageBytes, ...options.limits },
-      server,
-      path,
       handleProtocols: (offered) => (offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined),
     });
     this.servers.add(wss);
