@@ -17,27 +17,26 @@ export type {
 } from "../wire.js";
 export { SUBPROTOCOL } from "../wire.js";
 export { Backoff, type BackoffOptions, backoffDelay } from "./backoff.js";
-export {
-  ClientErrorCode,
-  type ClientEvents,
-  type ConnectionState,
-  type DisconnectedEvent,
-  type HistoryOptions,
-  type HistoryResult,
-  type OnlineEventSource,
-  type PresenceOptions,
-  type PublicationEvent,
-  type PublishOptions,
-  RealtimeClient,
-  type RealtimeClientOptions,
-  RealtimeError,
-  type StateEvent,
-  type SubscribedEvent,
-  Subscription,
-  type SubscriptionEvents,
-  type SubscriptionState,
-  type UnsubscribedEvent,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from "./client.js";
+export { RealtimeClient } from "./client.js";
 export { Emitter, type Listener, type ListenerErrorReporter } from "./emitter.js";
+export { ClientErrorCode, RealtimeError } from "./errors.js";
+export { Subscription } from "./subscription.js";
+export type {
+  ClientEvents,
+  ConnectionState,
+  DisconnectedEvent,
+  HistoryOptions,
+  HistoryResult,
+  OnlineEventSource,
+  PresenceOptions,
+  PublicationEvent,
+  PublishOptions,
+  RealtimeClientOptions,
+  StateEvent,
+  SubscribedEvent,
+  SubscriptionEvents,
+  SubscriptionState,
+  UnsubscribedEvent,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./types.js";

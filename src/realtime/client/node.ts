@@ -4,11 +4,8 @@
  * `new RealtimeClient(url)` works on Node 20, which has no global WebSocket.
  */
 import { WebSocket as NodeWebSocket } from "../../client/index.js";
-import {
-  RealtimeClient as BaseRealtimeClient,
-  type RealtimeClientOptions,
-  type WebSocketConstructor,
-} from "./client.js";
+import { RealtimeClient as BaseRealtimeClient } from "./client.js";
+import type { RealtimeClientOptions, WebSocketConstructor } from "./types.js";
 
 export * from "./index.js";
 
