@@ -18,7 +18,12 @@ export const REQUIREMENTS = [
     why: "interop tests with Python websockets",
   },
   { check: ["chromium", "--version"], pkg: "chromium", why: "browser interop tests" },
-  // Added by later issues: redis-server, nginx.
+  {
+    check: ["redis-server", "--version"],
+    pkg: "redis-server",
+    why: "Redis broker tests start their own redis-server",
+  },
+  // Added by later issues: nginx.
 ];
 
 function present(check) {

@@ -1,6 +1,7 @@
 /**
  * duplex/broker — public entry point of the `broker` layer (see docs/architecture.md): Broker
- * implementations. The in-memory broker is the embedded default.
+ * implementations. The in-memory broker is the embedded default; the Redis broker lets several
+ * nodes share channels (docs/scaling.md).
  */
 export const LAYER = "broker";
 
@@ -11,3 +12,4 @@ export {
   MemoryBroker,
   type MemoryBrokerOptions,
 } from "./memory.js";
+export { RedisBroker, type RedisBrokerOptions } from "./redis.js";

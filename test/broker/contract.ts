@@ -677,10 +677,20 @@ export function brokerContract(name: string, makeCluster: MakeCluster): void {
         await c.node(1).subscribe(ch);
         await c.node(0).publish(ch, request("before-1"));
         await c.node(0).publish(ch, request("before-2"));
+        const resyncs = c.recorders.map((r) => r.resyncs);
         await outage.stop();
         await assert.rejects(c.node(0).publish(ch, request("lost")), BrokerUnavailableError);
         await assert.rejects(c.node(1).publish(ch, request("lost-too")), BrokerUnavailableError);
         await outage.start();
+        // Nodes of a networked broker reconnect independently: resync() is each node's signal
+        // that it is back (subscriptions restored). Only then is node 1 sure to receive "after".
+        await eventually(
+          () => {
+            for (const [i, r] of c.recorders.entries()) assert.ok(r.resyncs > resyncs[i]!);
+          },
+          10_000,
+          20,
+        );
         const after = await eventually(() => c.node(0).publish(ch, request("after")), 10_000, 50);
         assert.equal(after.offset, 3);
         const page = await c.node(1).history(ch, historyRequest());

@@ -1,0 +1,853 @@
+/**
+ * The Redis Broker: several nodes share channels, history, presence and idempotency windows
+ * through one Redis server (7.0 or newer). Data model, scripts and outage behaviour are described
+ * in docs/scaling.md; in short:
+ *
+ * - Every key of a channel starts with `<keyPrefix>{<channel>}` (a Redis Cluster hash tag), so the
+ *   keys one script touches always share a slot. `{`, `}` and `%` in channel names are
+ *   percent-escaped, which keeps the mapping from (prefix, channel, suffix) to key one-to-one.
+ * - `publish` is one Lua script: idempotency check, offset (HINCRBY on the meta hash, a new random
+ *   epoch when the meta hash does not exist), append to a Stream (XADD with the offset as the entry
+ *   id, exact MAXLEN), age pruning, TTLs, PUBLISH of the encoded publication, and the idempotency
+ *   record (SET NX PX). Redis runs scripts one at a time, so offsets, history and the order in which
+ *   subscribers receive publications all agree.
+ * - `history` is one script too (meta hash + XRANGE), so a page and its stream top are one moment.
+ * - Presence: a sorted set scored by expiry time (pruned on every presence script), a sorted set
+ *   of client ids with score 0 (ZRANGEBYLEX pages in client-id order) and a hash of member JSON.
+ * - Fan-out: one Redis pub/sub channel per channel (named like the key base), one subscriber
+ *   connection per broker. Publications, joins and leaves go through the same pub/sub channel.
+ *
+ * Honesty (rule 3 of src/realtime/broker.ts): the command connection runs with the offline queue
+ * disabled and a command timeout, so while Redis is unreachable every operation rejects at once
+ * with BrokerUnavailableError and nothing is queued to run later. A command whose connection breaks
+ * after it was sent rejects too (it may or may not have run: the hub's idempotency keys make a
+ * retry safe); a promise never resolves for an operation that did not take effect.
+ *
+ * Recovery: node-redis reconnects by itself (exponential backoff, capped) and re-subscribes the
+ * pub/sub channels before it reports ready. When the subscriber connection was lost and both
+ * connections are ready again, the broker reconciles its subscriptions and calls
+ * `handler.resync()`: deliveries may have been missed, and the hub checks every position against
+ * history. If Redis came back empty, the next publication starts a new epoch and clients learn
+ * `recovered: false` instead of missing publications silently.
+ *
+ * The Redis client is node-redis (`redis` on npm), the client maintained by the Redis project.
+ */
+import { randomBytes } from "node:crypto";
+import { createClient, defineScript, type RedisClientOptions } from "redis";
+import {
+  type Broker,
+  type BrokerHandler,
+  type BrokerPublication,
+  BrokerUnavailableError,
+  type HistoryPage,
+  type HistoryRequest,
+  type PresencePage,
+  type PublishOutcome,
+  type PublishRequest,
+} from "../realtime/broker.js";
+
+export interface RedisBrokerOptions {
+  /** `redis[s]://[[user][:password]@]host[:port][/db]`. @default "redis://127.0.0.1:6379" */
+  readonly url?: string;
+  /**
+   * More node-redis client options (TLS, credentials, client name, socket settings…), used for both
+   * connections. The broker sets, and overrides: `url`, `disableOfflineQueue`, `RESP`, the command
+   * timeout, `socket.reconnectStrategy` and `socket.connectTimeout`.
+   */
+  readonly client?: RedisClientOptions;
+  /** Prepended to every key and pub/sub channel, so several apps can share one Redis. No braces. @default "duplex:" */
+  readonly keyPrefix?: string;
+  /**
+   * A channel stream (epoch, top offset, history) with no publication for this long is forgotten;
+   * the next publication starts a new epoch. Independent of a channel's `historyTtlMs`, which
+   * bounds the age of the kept publications but not the stream position. @default 24 h
+   */
+  readonly streamTtlMs?: number;
+  /** An operation that got no answer within this time rejects with BrokerUnavailableError. @default 5000 */
+  readonly commandTimeoutMs?: number;
+  /** Upper bound of the reconnect backoff (50 ms doubling, plus jitter). @default 1000 */
+  readonly reconnectMaxDelayMs?: number;
+  /** Makes a new stream epoch. @default 8 random bytes as hex */
+  readonly newEpoch?: () => string;
+  /** Receives errors thrown by the handler's callbacks. @default console.error */
+  readonly onHandlerError?: (error: unknown) => void;
+  /**
+   * Receives connection errors (each failed reconnect attempt too). The default logs one line when
+   * the connection to Redis is lost and one when it is back.
+   */
+  readonly onConnectionError?: (error: unknown) => void;
+}
+
+const DEFAULT_URL = "redis://127.0.0.1:6379";
+const DEFAULT_PREFIX = "duplex:";
+const DEFAULT_STREAM_TTL_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
+const DEFAULT_RECONNECT_MAX_DELAY_MS = 1000;
+/** COUNT/LIMIT arguments are capped here (a page that large is not a page). */
+const MAX_COUNT = 2 ** 31 - 1;
+
+// ---- Lua ----------------------------------------------------------------------------------------
+
+/** Shared helpers, prepended to the scripts that need them. */
+const LUA_COMMON = `
+local function int(n) return string.format('%d', n) end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Drop history entries published at or before cutoff, oldest first. Entry ids are '<offset>-0'
+-- and the first field of every entry is its time 't'.
+local function prune_age(stream, cutoff)
+  while true do
+    local batch = redis.call('XRANGE', stream, '-', '+', 'COUNT', 64)
+    local n = #batch
+    if n == 0 then return end
+    for i = 1, n do
+      local entry = batch[i]
+      if tonumber(entry[2][2]) > cutoff then
+        if i > 1 then redis.call('XTRIM', stream, 'MINID', entry[1]) end
+        return
+      end
+    end
+    local last = batch[n][1]
+    local top = tonumber(string.sub(last, 1, string.find(last, '-', 1, true) - 1))
+    redis.call('XTRIM', stream, 'MINID', int(top + 1) .. '-0')
+    if n < 64 then return end
+  end
+end
+-- Remove expired presence entries (expiry score <= now) from the three presence keys.
+local function prune_presence(by_expiry, by_id, data, now)
+  local gone = redis.call('ZRANGEBYSCORE', by_expiry, '-inf', int(now))
+  if #gone == 0 then return end
+  redis.call('ZREMRANGEBYSCORE', by_expiry, '-inf', int(now))
+  for i = 1, #gone, 500 do
+    local chunk = {}
+    for j = i, math.min(i + 499, #gone) do chunk[#chunk + 1] = gone[j] end
+    redis.call('ZREM', by_id, unpack(chunk))
+    redis.call('HDEL', data, unpack(chunk))
+  end
+end
+`;
+
+/**
+ * KEYS: meta hash, history stream, idempotency key.
+ * ARGV: 1 pub/sub channel, 2 data, 3 from, 4 has from, 5 conflate, 6 has conflate,
+ *       7 historySize, 8 historyTtlMs, 9 idempotency ttl ms ('0' = no key), 10 new epoch,
+ *       11 stream ttl ms.
+ * Returns {1, '<offset>|<epoch>'} for a duplicate, {0, offset, epoch} otherwise.
+ */
+const PUBLISH_LUA = `${LUA_COMMON}
+local meta, stream, idem = KEYS[1], KEYS[2], KEYS[3]
+local idem_ttl = tonumber(ARGV[9])
+if idem_ttl > 0 then
+  local first = redis.call('GET', idem)
+  if first then return {1, first} end
+end
+local now = now_ms()
+local size = tonumber(ARGV[7])
+local offset = 0
+local epoch = ''
+if size > 0 then
+  epoch = redis.call('HGET', meta, 'e')
+  if not epoch then
+    epoch = ARGV[10]
+    redis.call('DEL', stream)
+    redis.call('HSET', meta, 'e', epoch, 'o', '0')
+  end
+  offset = redis.call('HINCRBY', meta, 'o', 1)
+  local age = tonumber(ARGV[8])
+  if age > 0 then prune_age(stream, now - age) end
+  local entry = {'XADD', stream, 'MAXLEN', '=', int(size), int(offset) .. '-0', 't', int(now), 'd', ARGV[2]}
+  if ARGV[4] == '1' then entry[#entry + 1] = 'f'; entry[#entry + 1] = ARGV[3] end
+  if ARGV[6] == '1' then entry[#entry + 1] = 'c'; entry[#entry + 1] = ARGV[5] end
+  redis.call(unpack(entry))
+  redis.call('PEXPIRE', meta, ARGV[11])
+  redis.call('PEXPIRE', stream, ARGV[11])
+end
+local from_len, from = '-1', ''
+if ARGV[4] == '1' then from_len, from = int(#ARGV[3]), ARGV[3] end
+local conflate_len, conflate = '-1', ''
+if ARGV[6] == '1' then conflate_len, conflate = int(#ARGV[5]), ARGV[5] end
+redis.call('PUBLISH', ARGV[1], table.concat({'p', epoch, int(offset), int(now), from_len,
+  conflate_len, from .. conflate .. ARGV[2]}, '|'))
+if idem_ttl > 0 then
+  redis.call('SET', idem, int(offset) .. '|' .. epoch, 'NX', 'PX', int(idem_ttl))
+end
+return {0, offset, epoch}
+`;
+
+/**
+ * KEYS: meta hash, history stream.
+ * ARGV: 1 since ('' = none, else an integer >= 0), 2 limit, 3 reverse ('1'), 4 historyTtlMs.
+ * Returns {top offset, epoch, entries as XRANGE returns them}.
+ */
+const HISTORY_LUA = `${LUA_COMMON}
+local meta, stream = KEYS[1], KEYS[2]
+local head = redis.call('HMGET', meta, 'e', 'o')
+if not head[1] then return {0, '', {}} end
+local age = tonumber(ARGV[4])
+if age > 0 then prune_age(stream, now_ms() - age) end
+local limit = tonumber(ARGV[2])
+local entries = {}
+if limit > 0 then
+  if ARGV[1] ~= '' then
+    entries = redis.call('XRANGE', stream, int(tonumber(ARGV[1]) + 1) .. '-0', '+', 'COUNT', ARGV[2])
+  elseif ARGV[3] == '1' then
+    entries = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', ARGV[2])
+  else
+    entries = redis.call('XRANGE', stream, '-', '+', 'COUNT', ARGV[2])
+  end
+end
+return {tonumber(head[2]), head[1], entries}
+`;
+
+/**
+ * KEYS: presence by expiry (zset), by id (zset, score 0), data (hash).
+ * ARGV: 1 client id, 2 member, 3 ttl ms.
+ */
+const ADD_PRESENCE_LUA = `${LUA_COMMON}
+local by_expiry, by_id, data = KEYS[1], KEYS[2], KEYS[3]
+local now = now_ms()
+prune_presence(by_expiry, by_id, data, now)
+redis.call('ZADD', by_expiry, int(now + tonumber(ARGV[3])), ARGV[1])
+redis.call('ZADD', by_id, '0', ARGV[1])
+redis.call('HSET', data, ARGV[1], ARGV[2])
+-- The keys live as long as their longest-lived member.
+local last = redis.call('ZRANGE', by_expiry, -1, -1, 'WITHSCORES')
+local at = int(tonumber(last[2]) + 1)
+redis.call('PEXPIREAT', by_expiry, at)
+redis.call('PEXPIREAT', by_id, at)
+redis.call('PEXPIREAT', data, at)
+return 1
+`;
+
+/** KEYS: as ADD_PRESENCE_LUA. ARGV: 1 client id. */
+const REMOVE_PRESENCE_LUA = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: as ADD_PRESENCE_LUA. ARGV: 1 has cursor ('1'), 2 cursor, 3 limit.
+ * Returns {count, members, next cursor or false}.
+ */
+const PRESENCE_LUA = `${LUA_COMMON}
+local by_expiry, by_id, data = KEYS[1], KEYS[2], KEYS[3]
+prune_presence(by_expiry, by_id, data, now_ms())
+local count = redis.call('ZCARD', by_expiry)
+local limit = tonumber(ARGV[3])
+if limit <= 0 or count == 0 then return {count, {}, false} end
+local min = '-'
+if ARGV[1] == '1' then min = '(' .. ARGV[2] end
+local ids = redis.call('ZRANGEBYLEX', by_id, min, '+', 'LIMIT', '0', int(limit + 1))
+local more = #ids > limit
+if more then table.remove(ids) end
+if #ids == 0 then return {count, {}, false} end
+local members = redis.call('HMGET', data, unpack(ids))
+if more then return {count, members, ids[#ids]} end
+return {count, members, false}
+`;
+
+type Reply = unknown;
+const identity = (reply: Reply): Reply => reply;
+
+const SCRIPTS = {
+  duplexPublish: defineScript({
+    SCRIPT: PUBLISH_LUA,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
+      for (const key of keys) parser.pushKey(key);
+      parser.push(...args);
+    },
+    transformReply: identity,
+  }),
+  duplexHistory: defineScript({
+    SCRIPT: HISTORY_LUA,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
+      for (const key of keys) parser.pushKey(key);
+      parser.push(...args);
+    },
+    transformReply: identity,
+  }),
+  duplexAddPresence: defineScript({
+    SCRIPT: ADD_PRESENCE_LUA,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
+      for (const key of keys) parser.pushKey(key);
+      parser.push(...args);
+    },
+    transformReply: identity,
+  }),
+  duplexRemovePresence: defineScript({
+    SCRIPT: REMOVE_PRESENCE_LUA,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
+      for (const key of keys) parser.pushKey(key);
+      parser.push(...args);
+    },
+    transformReply: identity,
+  }),
+  duplexPresence: defineScript({
+    SCRIPT: PRESENCE_LUA,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
+      for (const key of keys) parser.pushKey(key);
+      parser.push(...args);
+    },
+    transformReply: identity,
+  }),
+};
+
+function makeClient(options: RedisClientOptions, scripts: typeof SCRIPTS) {
+  return createClient({ ...options, scripts });
+}
+type Client = ReturnType<typeof makeClient>;
+
+// ---- keys ---------------------------------------------------------------------------------------
+
+/** Percent-escape the characters that would break the hash tag (and `%` itself). */
+function escapeTag(text: string): string {
+  return text.replace(/[%{}]/g, (c) => (c === "%" ? "%25" : c === "{" ? "%7B" : "%7D"));
+}
+
+/** The keys of one channel. Suffixes contain no `}`, so the last `}` ends the hash tag. */
+class ChannelKeys {
+  readonly base: string;
+  constructor(prefix: string, channel: string) {
+    this.base = `${prefix}{${escapeTag(channel)}}`;
+  }
+  /** Pub/sub channel (pub/sub names are not keys; the same text keeps things recognisable). */
+  get pubsub(): string {
+    return this.base;
+  }
+  get meta(): string {
+    return `${this.base}:m`;
+  }
+  get history(): string {
+    return `${this.base}:h`;
+  }
+  idempotency(key: string): string {
+    return `${this.base}:i:${escapeTag(key)}`;
+  }
+  get presence(): [byExpiry: string, byId: string, data: string] {
+    return [`${this.base}:p`, `${this.base}:n`, `${this.base}:d`];
+  }
+}
+
+// ---- wire format of the pub/sub messages --------------------------------------------------------
+//
+//   p|<epoch>|<offset>|<time>|<from bytes or -1>|<conflate bytes or -1>|<from><conflate><data>
+//   j|<member>
+//   l|<member>
+
+const PIPE = 0x7c;
+
+type Message =
+  | { readonly kind: "publication"; readonly epoch: string; readonly pub: BrokerPublication }
+  | { readonly kind: "join" | "leave"; readonly member: string };
+
+/** Parse a pub/sub message; undefined when it is not one of ours. */
+export function decodeMessage(buf: Buffer): Message | undefined {
+  if (buf.length < 2 || buf[1] !== PIPE) return undefined;
+  const kind = buf[0];
+  if (kind === 0x6a /* j */) return { kind: "join", member: buf.toString("utf8", 2) };
+  if (kind === 0x6c /* l */) return { kind: "leave", member: buf.toString("utf8", 2) };
+  if (kind !== 0x70 /* p */) return undefined;
+  const fields: string[] = [];
+  let at = 2;
+  for (let i = 0; i < 5; i++) {
+    const end = buf.indexOf(PIPE, at);
+    if (end < 0) return undefined;
+    fields.push(buf.toString("latin1", at, end));
+    at = end + 1;
+  }
+  const [epoch, offsetText, timeText, fromText, conflateText] = fields as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const fromLen = Number(fromText);
+  const conflateLen = Number(conflateText);
+  const pub: { -readonly [K in keyof BrokerPublication]: BrokerPublication[K] } = {
+    offset: Number(offsetText),
+    data: "",
+    time: Number(timeText),
+  };
+  if (fromLen >= 0) {
+    pub.from = buf.toString("utf8", at, at + fromLen);
+    at += fromLen;
+  }
+  if (conflateLen >= 0) {
+    pub.conflate = buf.toString("utf8", at, at + conflateLen);
+    at += conflateLen;
+  }
+  if (at > buf.length || !Number.isFinite(pub.offset) || !Number.isFinite(pub.time)) {
+    return undefined;
+  }
+  pub.data = buf.toString("utf8", at);
+  return { kind: "publication", epoch, pub };
+}
+
+// ---- replies ------------------------------------------------------------------------------------
+
+function asArray(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value)) throw new TypeError(`unexpected Redis reply for ${what}`);
+  return value;
+}
+
+function asText(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (Buffer.isBuffer(value)) return value.toString("utf8");
+  if (typeof value === "number") return String(value);
+  throw new TypeError("unexpected Redis reply: not a string");
+}
+
+/** A stream entry `[id, [field, value, …]]` as a publication. */
+function entryToPublication(entry: unknown): BrokerPublication {
+  const [id, fieldList] = asArray(entry, "history entry");
+  const idText = asText(id);
+  const fields = asArray(fieldList, "history entry fields");
+  const pub: { -readonly [K in keyof BrokerPublication]: BrokerPublication[K] } = {
+    offset: Number(idText.slice(0, idText.indexOf("-"))),
+    data: "",
+    time: 0,
+  };
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = asText(fields[i]);
+    const value = asText(fields[i + 1]);
+    if (name === "d") pub.data = value;
+    else if (name === "t") pub.time = Number(value);
+    else if (name === "f") pub.from = value;
+    else if (name === "c") pub.conflate = value;
+  }
+  return pub;
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+function checkCount(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  }
+  return value;
+}
+
+function checkPositive(name: string, value: number, allowZero: boolean): number {
+  if (!(value > 0 || (allowZero && value === 0)) || !Number.isFinite(value)) {
+    throw new RangeError(`${name} must be a ${allowZero ? "non-negative" : "positive"} number`);
+  }
+  return value;
+}
+
+function defaultNewEpoch(): string {
+  return randomBytes(8).toString("hex");
+}
+
+function defaultOnHandlerError(error: unknown): void {
+  console.error("RedisBroker: a broker handler threw", error);
+}
+
+function unavailable(error: unknown): BrokerUnavailableError {
+  if (error instanceof BrokerUnavailableError) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  return new BrokerUnavailableError(`redis unavailable: ${detail}`, { cause: error });
+}
+
+/** Reject with BrokerUnavailableError if `promise` has not settled within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BrokerUnavailableError(`redis: ${what} timed out`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function noop(): void {}
+
+// ---- the broker ---------------------------------------------------------------------------------
+
+/** One node attached to a Redis server. See the module comment and docs/scaling.md. */
+export class RedisBroker implements Broker {
+  readonly keyPrefix: string;
+  readonly #url: string;
+  readonly #clientOptions: RedisClientOptions;
+  readonly #streamTtlMs: number;
+  readonly #commandTimeoutMs: number;
+  readonly #reconnectMaxDelayMs: number;
+  readonly #newEpoch: () => string;
+  readonly #onHandlerError: (error: unknown) => void;
+  readonly #onConnectionError: ((error: unknown) => void) | undefined;
+
+  #handler: BrokerHandler | undefined;
+  #cmd: Client | undefined;
+  #sub: Client | undefined;
+  /** True once both connections were ready: from then on, lost connections are retried. */
+  #connected = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  /** Subscriber socket epoch the handler is in sync with; a newer ready one means resync. */
+  #syncedEpoch = 0;
+  #healthy = true;
+  /** Channels this node wants, by pub/sub name. Deliveries are filtered by this map. */
+  readonly #channels = new Map<string, string>();
+  readonly #listener = (message: Buffer, pubsub: Buffer): void => this.#onMessage(message, pubsub);
+
+  constructor(options: RedisBrokerOptions = {}) {
+    const prefix = options.keyPrefix ?? DEFAULT_PREFIX;
+    if (/[{}]/.test(prefix)) throw new TypeError("RedisBroker: keyPrefix must not contain { or }");
+    this.keyPrefix = prefix;
+    this.#url = options.url ?? DEFAULT_URL;
+    this.#clientOptions = options.client ?? {};
+    this.#streamTtlMs = Math.ceil(
+      checkPositive("streamTtlMs", options.streamTtlMs ?? DEFAULT_STREAM_TTL_MS, false),
+    );
+    this.#commandTimeoutMs = Math.ceil(
+      checkPositive(
+        "commandTimeoutMs",
+        options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+        false,
+      ),
+    );
+    this.#reconnectMaxDelayMs = checkPositive(
+      "reconnectMaxDelayMs",
+      options.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
+      false,
+    );
+    this.#newEpoch = options.newEpoch ?? defaultNewEpoch;
+    this.#onHandlerError = options.onHandlerError ?? defaultOnHandlerError;
+    this.#onConnectionError = options.onConnectionError;
+  }
+
+  // -- connections --
+
+  #createClient(role: "cmd" | "sub"): Client {
+    const base = this.#clientOptions;
+    const socket = {
+      ...(base.socket ?? {}),
+      connectTimeout: this.#commandTimeoutMs,
+      reconnectStrategy: (retries: number): number | false => {
+        // Before start() succeeded a failure is reported to its caller; after close() it ends.
+        if (!this.#connected || this.#closed) return false;
+        const delay = Math.min(this.#reconnectMaxDelayMs, 50 * 2 ** Math.min(retries, 16));
+        return Math.floor(delay + Math.random() * Math.min(100, delay));
+      },
+    } as RedisClientOptions["socket"];
+    const client = makeClient(
+      {
+        ...base,
+        url: this.#url,
+        ...(socket === undefined ? {} : { socket }),
+        RESP: 3,
+        // Never queue a command while disconnected: it would run later, after its caller was told
+        // it failed (or never be answered at all).
+        disableOfflineQueue: true,
+        commandOptions: {
+          ...(base.commandOptions ?? {}),
+          timeout: this.#commandTimeoutMs,
+          rejectInFlight: true,
+        },
+      },
+      SCRIPTS,
+    );
+    client.on("error", (error: unknown) => this.#connectionError(role, error));
+    client.on("ready", () => this.#onReady());
+    return client;
+  }
+
+  #connectionError(_role: string, error: unknown): void {
+    if (this.#closed) return;
+    if (this.#onConnectionError !== undefined) {
+      this.#onConnectionError(error);
+      return;
+    }
+    if (this.#connected && this.#healthy) {
+      this.#healthy = false;
+      const detail = error instanceof Error ? error.message : String(error);
+      console.warn(`RedisBroker: lost the connection to Redis (${detail}); reconnecting`);
+    }
+  }
+
+  /** Either connection became ready. Once both are and the subscriber reconnected: resync. */
+  #onReady(): void {
+    const cmd = this.#cmd;
+    const sub = this.#sub;
+    if (!this.#connected || this.#closed || cmd === undefined || sub === undefined) return;
+    if (!cmd.isReady || !sub.isReady || sub.socketEpoch === this.#syncedEpoch) return;
+    this.#syncedEpoch = sub.socketEpoch;
+    if (!this.#healthy && this.#onConnectionError === undefined) {
+      console.warn("RedisBroker: the connection to Redis is back");
+    }
+    this.#healthy = true;
+    void this.#reconcile(sub).finally(() => {
+      if (this.#closed) return;
+      try {
+        this.#handler?.resync();
+      } catch (error) {
+        this.#onHandlerError(error);
+      }
+    });
+  }
+
+  /**
+   * node-redis re-subscribed what it had listeners for. Make that match what this node wants:
+   * drop channels unsubscribed while Redis was away, add any that are missing.
+   */
+  async #reconcile(sub: Client): Promise<void> {
+    const have = sub.getPubSubListeners("CHANNELS");
+    const work: Promise<unknown>[] = [];
+    for (const name of have.keys()) {
+      if (!this.#channels.has(name)) work.push(sub.unsubscribe(name, this.#listener, true));
+    }
+    for (const name of this.#channels.keys()) {
+      if (!have.has(name)) work.push(sub.subscribe(name, this.#listener, true));
+    }
+    await Promise.allSettled(work);
+  }
+
+  async start(handler: BrokerHandler): Promise<void> {
+    if (this.#closed) throw new BrokerUnavailableError("RedisBroker is closed");
+    if (this.#handler !== undefined) throw new Error("RedisBroker: start() was already called");
+    this.#handler = handler;
+    const cmd = this.#createClient("cmd");
+    const sub = this.#createClient("sub");
+    try {
+      await Promise.all([cmd.connect(), sub.connect()]);
+    } catch (error) {
+      cmd.destroy();
+      sub.destroy();
+      this.#handler = undefined;
+      throw unavailable(error);
+    }
+    if (this.#closed) {
+      cmd.destroy();
+      sub.destroy();
+      throw new BrokerUnavailableError("RedisBroker is closed");
+    }
+    this.#cmd = cmd;
+    this.#sub = sub;
+    this.#syncedEpoch = sub.socketEpoch;
+    this.#connected = true;
+  }
+
+  /** The command connection, or a rejection explaining why there is none. */
+  #ready(): Client {
+    if (this.#closed) throw new BrokerUnavailableError("RedisBroker is closed");
+    const cmd = this.#cmd;
+    if (cmd === undefined) throw new Error("RedisBroker: call start() first");
+    if (!cmd.isReady) throw new BrokerUnavailableError("redis unavailable (reconnecting)");
+    return cmd;
+  }
+
+  async #run<T>(op: (cmd: Client) => Promise<T>): Promise<T> {
+    const cmd = this.#ready();
+    try {
+      return await op(cmd);
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  // -- subscriptions and deliveries --
+
+  #onMessage(message: Buffer, pubsub: Buffer): void {
+    const channel = this.#channels.get(pubsub.toString("utf8"));
+    const handler = this.#handler;
+    if (channel === undefined || handler === undefined || this.#closed) return;
+    const decoded = decodeMessage(message);
+    if (decoded === undefined) return;
+    try {
+      if (decoded.kind === "publication") handler.publication(channel, decoded.epoch, decoded.pub);
+      else if (decoded.kind === "join") handler.join(channel, decoded.member);
+      else handler.leave(channel, decoded.member);
+    } catch (error) {
+      this.#onHandlerError(error);
+    }
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.#ready();
+    const sub = this.#sub!;
+    if (!sub.isReady) throw new BrokerUnavailableError("redis unavailable (reconnecting)");
+    const name = new ChannelKeys(this.keyPrefix, channel).pubsub;
+    if (this.#channels.get(name) === channel && sub.getPubSubListeners("CHANNELS").has(name)) {
+      return;
+    }
+    this.#channels.set(name, channel);
+    const subscribing = sub.subscribe(name, this.#listener, true);
+    try {
+      await withTimeout(subscribing, this.#commandTimeoutMs, "SUBSCRIBE");
+    } catch (error) {
+      this.#channels.delete(name);
+      // If the SUBSCRIBE still completes after the timeout, undo it.
+      subscribing.then(() => {
+        if (!this.#channels.has(name) && sub.isOpen) {
+          sub.unsubscribe(name, this.#listener, true).catch(noop);
+        }
+      }, noop);
+      throw unavailable(error);
+    }
+  }
+
+  /**
+   * Deliveries stop at once. While Redis is unreachable there is no server-side subscription to
+   * end: the channel is dropped locally and not subscribed again on reconnect.
+   */
+  async unsubscribe(channel: string): Promise<void> {
+    if (this.#closed) throw new BrokerUnavailableError("RedisBroker is closed");
+    const sub = this.#sub;
+    if (sub === undefined) throw new Error("RedisBroker: call start() first");
+    const name = new ChannelKeys(this.keyPrefix, channel).pubsub;
+    this.#channels.delete(name);
+    if (!sub.isReady || !sub.getPubSubListeners("CHANNELS").has(name)) return;
+    try {
+      await withTimeout(
+        sub.unsubscribe(name, this.#listener, true),
+        this.#commandTimeoutMs,
+        "UNSUBSCRIBE",
+      );
+    } catch {
+      // The listener is gone or goes with the connection; #reconcile drops it after a reconnect.
+    }
+  }
+
+  // -- publications and history --
+
+  async publish(channel: string, request: PublishRequest): Promise<PublishOutcome> {
+    const historySize = checkCount("historySize", request.historySize);
+    const historyTtlMs = checkPositive("historyTtlMs", request.historyTtlMs, true);
+    const key = request.idempotencyKey;
+    const keyed = key !== undefined && request.idempotencyTtlMs > 0;
+    const keys = new ChannelKeys(this.keyPrefix, channel);
+    const args = [
+      keys.pubsub,
+      request.data,
+      request.from ?? "",
+      request.from === undefined ? "0" : "1",
+      request.conflate ?? "",
+      request.conflate === undefined ? "0" : "1",
+      String(historySize),
+      String(historyTtlMs),
+      keyed ? String(Math.ceil(request.idempotencyTtlMs)) : "0",
+      historySize > 0 ? this.#newEpoch() : "",
+      String(this.#streamTtlMs),
+    ];
+    const reply = await this.#run((cmd) =>
+      cmd.duplexPublish([keys.meta, keys.history, keys.idempotency(keyed ? key : "")], args),
+    );
+    const [dup, a, b] = asArray(reply, "publish");
+    if (Number(dup) === 1) {
+      const first = asText(a);
+      const bar = first.indexOf("|");
+      return { offset: Number(first.slice(0, bar)), epoch: first.slice(bar + 1), duplicate: true };
+    }
+    return { offset: Number(a), epoch: asText(b), duplicate: false };
+  }
+
+  async history(channel: string, request: HistoryRequest): Promise<HistoryPage> {
+    const keys = new ChannelKeys(this.keyPrefix, channel);
+    const limit = Math.max(0, Math.min(MAX_COUNT, Math.floor(request.limit)));
+    const since = request.since === undefined ? "" : String(Math.max(0, Math.floor(request.since)));
+    const args = [
+      since,
+      String(Number.isNaN(limit) ? 0 : limit),
+      request.reverse === true ? "1" : "0",
+      String(Math.max(0, request.historyTtlMs)),
+    ];
+    const reply = await this.#run((cmd) => cmd.duplexHistory([keys.meta, keys.history], args));
+    const [top, epoch, entries] = asArray(reply, "history");
+    return {
+      publications: asArray(entries, "history entries").map(entryToPublication),
+      offset: Number(top),
+      epoch: asText(epoch),
+    };
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    const keys = new ChannelKeys(this.keyPrefix, channel);
+    await this.#run((cmd) => cmd.del([keys.meta, keys.history]));
+  }
+
+  // -- presence --
+
+  async addPresence(
+    channel: string,
+    clientId: string,
+    member: string,
+    ttlMs: number,
+  ): Promise<void> {
+    checkPositive("ttlMs", ttlMs, false);
+    const keys = new ChannelKeys(this.keyPrefix, channel);
+    await this.#run((cmd) =>
+      cmd.duplexAddPresence(keys.presence, [clientId, member, String(Math.ceil(ttlMs))]),
+    );
+  }
+
+  async removePresence(channel: string, clientId: string): Promise<void> {
+    const keys = new ChannelKeys(this.keyPrefix, channel);
+    await this.#run((cmd) => cmd.duplexRemovePresence(keys.presence, [clientId]));
+  }
+
+  async presence(
+    channel: string,
+    cursor: string | undefined,
+    limit: number,
+  ): Promise<PresencePage> {
+    const keys = new ChannelKeys(this.keyPrefix, channel);
+    const pageSize = Math.max(0, Math.min(MAX_COUNT, Math.floor(limit)));
+    const args = [
+      cursor === undefined ? "0" : "1",
+      cursor ?? "",
+      String(Number.isNaN(pageSize) ? 0 : pageSize),
+    ];
+    const reply = await this.#run((cmd) => cmd.duplexPresence(keys.presence, args));
+    const [count, members, next] = asArray(reply, "presence");
+    const page: { members: string[]; count: number; cursor?: string } = {
+      members: asArray(members, "presence members")
+        .filter((m) => m !== null && m !== undefined)
+        .map(asText),
+      count: Number(count),
+    };
+    if (next !== null && next !== undefined && next !== false) page.cursor = asText(next);
+    return page;
+  }
+
+  async publishJoin(channel: string, member: string): Promise<void> {
+    const name = new ChannelKeys(this.keyPrefix, channel).pubsub;
+    await this.#run((cmd) => cmd.publish(name, `j|${member}`));
+  }
+
+  async publishLeave(channel: string, member: string): Promise<void> {
+    const name = new ChannelKeys(this.keyPrefix, channel).pubsub;
+    await this.#run((cmd) => cmd.publish(name, `l|${member}`));
+  }
+
+  // -- shutdown --
+
+  /** Idempotent. Pending commands get up to `commandTimeoutMs` to finish; then both connections close. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    this.#channels.clear();
+    const clients = [this.#cmd, this.#sub].filter((c): c is Client => c !== undefined);
+    this.#closing = Promise.all(clients.map((c) => this.#closeClient(c))).then(noop);
+    return this.#closing;
+  }
+
+  async #closeClient(client: Client): Promise<void> {
+    if (!client.isOpen) {
+      client.destroy();
+      return;
+    }
+    try {
+      await withTimeout(client.close(), this.#commandTimeoutMs, "close");
+    } catch {
+      // fall through to destroy
+    }
+    client.destroy();
+  }
+}
