@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Runs every test file under test/ (optionally only those under the folders given as arguments)
-// with Node's built-in test runner and the tsx TypeScript loader. Exits non-zero on any failure
-// and when no test file is found, so CI can never pass on an empty run.
+// Runs every test file under test/ (optionally only those under the folders, or the files, given
+// as arguments) with Node's built-in test runner and the tsx TypeScript loader. Exits non-zero on
+// any failure and when no test file is found, so CI can never pass on an empty run.
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -21,7 +21,11 @@ function collect(dir, out) {
   return out;
 }
 
-const files = roots.flatMap((r) => collect(join(root, r), []));
+const files = roots.flatMap((r) =>
+  statSync(join(root, r)).isDirectory()
+    ? collect(join(root, r), [])
+    : [relative(root, join(root, r))],
+);
 if (files.length === 0) {
   console.error(`run-tests: no *.test.ts file under ${roots.join(", ")}`);
   process.exit(1);

@@ -36,6 +36,16 @@ export class ReplyError extends Error {
 
 const MAX_QUEUED_COMMANDS = 256;
 
+/** A Close frame's reason is at most 123 bytes of UTF-8 (RFC 6455 5.5): cut on a character boundary. */
+export function closeReason(reason: string, maxBytes = 123): string {
+  const bytes = new TextEncoder().encode(reason);
+  if (bytes.length <= maxBytes) return reason;
+  let end = maxBytes;
+  // Back up over continuation bytes (10xxxxxx) so no character is split.
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}
+
 export class Session implements Subscriber {
   readonly id: string;
   identity: Identity | undefined;
@@ -116,7 +126,7 @@ export class Session implements Subscriber {
     if (this.closed) return;
     this.push({ type: "disconnect", code, reason, reconnect: shouldReconnect(code) });
     try {
-      this.ws.close(code, reason);
+      this.ws.close(code, closeReason(reason));
     } catch {
       this.ws.terminate();
     }

@@ -126,6 +126,7 @@ describe("realtime server: authenticate hook", () => {
       authenticate: ({ data }) => {
         const name = (data as { name?: unknown } | undefined)?.name;
         if (typeof name !== "string") throw new AuthError(ErrorCode.UNAUTHORIZED, "name required");
+        if (name === "long") throw new AuthError(ErrorCode.UNAUTHORIZED, "é".repeat(90));
         return { user: name, info: { name }, grants: [] };
       },
     });
@@ -140,5 +141,16 @@ describe("realtime server: authenticate hook", () => {
     assert.equal(bad.reply.error.code, ErrorCode.UNAUTHORIZED);
     assert.equal(bad.reply.error.message, "name required");
     assert.equal((await bad.peer.closed).code, DisconnectCode.UNAUTHORIZED);
+  });
+
+  it("a refusal whose message is longer than a Close reason allows still closes with its code", async () => {
+    // 90 × "é" is 180 bytes of UTF-8: the Close reason is cut to at most 123 bytes on a
+    // character boundary instead of failing the close (which would look like 1006).
+    const bad = await Peer.connect(s.url, { data: { name: "long" } });
+    assert.equal(bad.reply.error.message, "é".repeat(90));
+    const closed = await bad.peer.closed;
+    assert.equal(closed.code, DisconnectCode.UNAUTHORIZED);
+    assert.ok(Buffer.byteLength(closed.reason) <= 123);
+    assert.equal(closed.reason, "é".repeat(61));
   });
 });
