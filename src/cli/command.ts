@@ -46,9 +46,14 @@ export class CliError extends Error {
   }
 }
 
-type FlagSpec = Record<
+export type FlagSpec = Record<
   string,
   { type: "string" | "boolean"; short?: string; multiple?: boolean; default?: string | boolean }
+>;
+
+/** What parseFlags returns: parseArgs' result for these flags. */
+export type ParsedFlags<T extends FlagSpec> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: boolean }>
 >;
 
 /**
@@ -59,7 +64,7 @@ export function parseFlags<T extends FlagSpec>(
   args: readonly string[],
   options: T,
   positionals = 0,
-) {
+): ParsedFlags<T> {
   try {
     const parsed = parseArgs({
       args: [...args],
