@@ -47,12 +47,15 @@ import {
 } from "../realtime/broker.js";
 
 export interface RedisBrokerOptions {
-  /** `redis[s]://[[user][:password]@]host[:port][/db]`. @default "redis://127.0.0.1:6379" */
+  /**
+   * `redis[s]://[[user][:password]@]host[:port][/db]`. @default "redis://127.0.0.1:6379" unless
+   * `client.url` or `client.socket` says where Redis is
+   */
   readonly url?: string;
   /**
    * More node-redis client options (TLS, credentials, client name, socket settings…), used for both
-   * connections. The broker sets, and overrides: `url`, `disableOfflineQueue`, `RESP`, the command
-   * timeout, `socket.reconnectStrategy` and `socket.connectTimeout`.
+   * connections. The broker sets, and overrides: `disableOfflineQueue`, `RESP`, the command
+   * timeout, `socket.reconnectStrategy` and `socket.connectTimeout` (and `url` when given above).
    */
   readonly client?: RedisClientOptions;
   /** Prepended to every key and pub/sub channel, so several apps can share one Redis. No braces. @default "duplex:" */
@@ -161,8 +164,12 @@ if size > 0 then
   if ARGV[4] == '1' then entry[#entry + 1] = 'f'; entry[#entry + 1] = ARGV[3] end
   if ARGV[6] == '1' then entry[#entry + 1] = 'c'; entry[#entry + 1] = ARGV[5] end
   redis.call(unpack(entry))
-  redis.call('PEXPIRE', meta, ARGV[11])
-  redis.call('PEXPIRE', stream, ARGV[11])
+  -- The position (meta) lives streamTtlMs after the last publication. The entries are all dead
+  -- historyTtlMs after it, so the stream key need not live longer than that.
+  local keep = tonumber(ARGV[11])
+  redis.call('PEXPIRE', meta, int(keep))
+  if age > 0 and age < keep then keep = math.ceil(age) end
+  redis.call('PEXPIRE', stream, int(keep))
 end
 local from_len, from = '-1', ''
 if ARGV[4] == '1' then from_len, from = int(#ARGV[3]), ARGV[3] end
@@ -250,55 +257,25 @@ if more then return {count, members, ids[#ids]} end
 return {count, members, false}
 `;
 
-type Reply = unknown;
-const identity = (reply: Reply): Reply => reply;
+/** A script called as `client.<name>(keys, args)`; the reply is parsed by the caller. */
+function script(lua: string, keyCount: number) {
+  return defineScript({
+    SCRIPT: lua,
+    NUMBER_OF_KEYS: keyCount,
+    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
+      for (const key of keys) parser.pushKey(key);
+      parser.push(...args);
+    },
+    transformReply: (reply: unknown): unknown => reply,
+  });
+}
 
 const SCRIPTS = {
-  duplexPublish: defineScript({
-    SCRIPT: PUBLISH_LUA,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
-      for (const key of keys) parser.pushKey(key);
-      parser.push(...args);
-    },
-    transformReply: identity,
-  }),
-  duplexHistory: defineScript({
-    SCRIPT: HISTORY_LUA,
-    NUMBER_OF_KEYS: 2,
-    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
-      for (const key of keys) parser.pushKey(key);
-      parser.push(...args);
-    },
-    transformReply: identity,
-  }),
-  duplexAddPresence: defineScript({
-    SCRIPT: ADD_PRESENCE_LUA,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
-      for (const key of keys) parser.pushKey(key);
-      parser.push(...args);
-    },
-    transformReply: identity,
-  }),
-  duplexRemovePresence: defineScript({
-    SCRIPT: REMOVE_PRESENCE_LUA,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
-      for (const key of keys) parser.pushKey(key);
-      parser.push(...args);
-    },
-    transformReply: identity,
-  }),
-  duplexPresence: defineScript({
-    SCRIPT: PRESENCE_LUA,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser, keys: readonly string[], args: readonly string[]) {
-      for (const key of keys) parser.pushKey(key);
-      parser.push(...args);
-    },
-    transformReply: identity,
-  }),
+  duplexPublish: script(PUBLISH_LUA, 3),
+  duplexHistory: script(HISTORY_LUA, 2),
+  duplexAddPresence: script(ADD_PRESENCE_LUA, 3),
+  duplexRemovePresence: script(REMOVE_PRESENCE_LUA, 3),
+  duplexPresence: script(PRESENCE_LUA, 3),
 };
 
 function makeClient(options: RedisClientOptions, scripts: typeof SCRIPTS) {
@@ -474,7 +451,7 @@ function noop(): void {}
 /** One node attached to a Redis server. See the module comment and docs/scaling.md. */
 export class RedisBroker implements Broker {
   readonly keyPrefix: string;
-  readonly #url: string;
+  readonly #url: string | undefined;
   readonly #clientOptions: RedisClientOptions;
   readonly #streamTtlMs: number;
   readonly #commandTimeoutMs: number;
@@ -501,8 +478,12 @@ export class RedisBroker implements Broker {
     const prefix = options.keyPrefix ?? DEFAULT_PREFIX;
     if (/[{}]/.test(prefix)) throw new TypeError("RedisBroker: keyPrefix must not contain { or }");
     this.keyPrefix = prefix;
-    this.#url = options.url ?? DEFAULT_URL;
     this.#clientOptions = options.client ?? {};
+    const base = this.#clientOptions;
+    // Without any address, the local default; `client.url` or `client.socket` may give one.
+    this.#url =
+      options.url ??
+      (base.url === undefined && base.socket === undefined ? DEFAULT_URL : undefined);
     this.#streamTtlMs = Math.ceil(
       checkPositive("streamTtlMs", options.streamTtlMs ?? DEFAULT_STREAM_TTL_MS, false),
     );
@@ -525,7 +506,7 @@ export class RedisBroker implements Broker {
 
   // -- connections --
 
-  #createClient(role: "cmd" | "sub"): Client {
+  #createClient(): Client {
     const base = this.#clientOptions;
     const socket = {
       ...(base.socket ?? {}),
@@ -536,12 +517,12 @@ export class RedisBroker implements Broker {
         const delay = Math.min(this.#reconnectMaxDelayMs, 50 * 2 ** Math.min(retries, 16));
         return Math.floor(delay + Math.random() * Math.min(100, delay));
       },
-    } as RedisClientOptions["socket"];
+    } as NonNullable<RedisClientOptions["socket"]>;
     const client = makeClient(
       {
         ...base,
-        url: this.#url,
-        ...(socket === undefined ? {} : { socket }),
+        ...(this.#url === undefined ? {} : { url: this.#url }),
+        socket,
         RESP: 3,
         // Never queue a command while disconnected: it would run later, after its caller was told
         // it failed (or never be answered at all).
@@ -554,12 +535,12 @@ export class RedisBroker implements Broker {
       },
       SCRIPTS,
     );
-    client.on("error", (error: unknown) => this.#connectionError(role, error));
+    client.on("error", (error: unknown) => this.#connectionError(error));
     client.on("ready", () => this.#onReady());
     return client;
   }
 
-  #connectionError(_role: string, error: unknown): void {
+  #connectionError(error: unknown): void {
     if (this.#closed) return;
     if (this.#onConnectionError !== undefined) {
       this.#onConnectionError(error);
@@ -577,12 +558,13 @@ export class RedisBroker implements Broker {
     const cmd = this.#cmd;
     const sub = this.#sub;
     if (!this.#connected || this.#closed || cmd === undefined || sub === undefined) return;
-    if (!cmd.isReady || !sub.isReady || sub.socketEpoch === this.#syncedEpoch) return;
-    this.#syncedEpoch = sub.socketEpoch;
+    if (!cmd.isReady || !sub.isReady) return;
     if (!this.#healthy && this.#onConnectionError === undefined) {
       console.warn("RedisBroker: the connection to Redis is back");
     }
     this.#healthy = true;
+    if (sub.socketEpoch === this.#syncedEpoch) return;
+    this.#syncedEpoch = sub.socketEpoch;
     void this.#reconcile(sub).finally(() => {
       if (this.#closed) return;
       try {
@@ -613,8 +595,8 @@ export class RedisBroker implements Broker {
     if (this.#closed) throw new BrokerUnavailableError("RedisBroker is closed");
     if (this.#handler !== undefined) throw new Error("RedisBroker: start() was already called");
     this.#handler = handler;
-    const cmd = this.#createClient("cmd");
-    const sub = this.#createClient("sub");
+    const cmd = this.#createClient();
+    const sub = this.#createClient();
     try {
       await Promise.all([cmd.connect(), sub.connect()]);
     } catch (error) {
@@ -756,7 +738,11 @@ export class RedisBroker implements Broker {
       since,
       String(Number.isNaN(limit) ? 0 : limit),
       request.reverse === true ? "1" : "0",
-      String(Math.max(0, request.historyTtlMs)),
+      String(
+        request.historyTtlMs > 0 && Number.isFinite(request.historyTtlMs)
+          ? request.historyTtlMs
+          : 0,
+      ),
     ];
     const reply = await this.#run((cmd) => cmd.duplexHistory([keys.meta, keys.history], args));
     const [top, epoch, entries] = asArray(reply, "history");

@@ -299,6 +299,67 @@ describe("RedisBroker on one volatile redis-server", () => {
     }
   });
 
+  it("an age-limited history key expires with its newest entry; the position stays", async () => {
+    const [a] = await startNodes(server, 1);
+    const redis = await admin(server);
+    try {
+      const ch = uniqueChannel("age-key");
+      const first = await a!.broker.publish(ch, request("x", { historyTtlMs: 300 }));
+      const historyTtl = await redis.pTTL(`duplex:{${ch}}:h`);
+      assert.ok(historyTtl > 0 && historyTtl <= 300, `history key TTL ${historyTtl}`);
+      assert.ok((await redis.pTTL(`duplex:{${ch}}:m`)) > 300);
+      await eventually(
+        async () => assert.equal(await redis.exists(`duplex:{${ch}}:h`), 0),
+        5000,
+        25,
+      );
+      assert.deepEqual(await a!.broker.history(ch, hist({ historyTtlMs: 300 })), {
+        publications: [],
+        offset: 1,
+        epoch: first.epoch,
+      });
+      const next = await a!.broker.publish(ch, request("y", { historyTtlMs: 300 }));
+      assert.deepEqual(next, { offset: 2, epoch: first.epoch, duplicate: false });
+    } finally {
+      await redis.close();
+      await closeAll([a!]);
+    }
+  });
+
+  it("a lost subscriber connection alone: resubscribed, resync(), nothing else disturbed", async () => {
+    const nodes = await startNodes(server, 2);
+    const [a, b] = nodes as [Node, Node];
+    const redis = await admin(server);
+    try {
+      const ch = uniqueChannel("sub-killed");
+      await b.broker.subscribe(ch);
+      await a.broker.subscribe(uniqueChannel("other"));
+      await a.broker.publish(ch, request("one"));
+      await eventually(() => assert.deepEqual(b.rec.data(ch), ["one"]));
+      // Only pub/sub connections: both brokers' subscribers, not their command connections.
+      const killed = await redis.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]);
+      assert.equal(killed, 2);
+      await eventually(
+        () =>
+          assert.deepEqual(
+            nodes.map((n) => n.rec.resyncs),
+            [1, 1],
+          ),
+        10_000,
+        20,
+      );
+      await a.broker.publish(ch, request("two"));
+      await eventually(() => assert.deepEqual(b.rec.data(ch), ["one", "two"]));
+      assert.deepEqual(
+        nodes.map((n) => n.rec.resyncs),
+        [1, 1],
+      );
+    } finally {
+      await redis.close();
+      await closeAll(nodes);
+    }
+  });
+
   it("historySize 0 creates no stream keys", async () => {
     const [a] = await startNodes(server, 1);
     const redis = await admin(server);
@@ -568,6 +629,38 @@ describe("RedisBroker outages (each test restarts its own redis-server)", () => 
       assert.equal(final.publications.length, 800);
       assert.equal(new Set(final.publications.map((p) => p.data)).size, 800);
     } finally {
+      await closeAll(nodes);
+      await server.close();
+    }
+  });
+
+  it("Redis stops answering: operations reject after the command timeout; retries with the key are safe", async () => {
+    const server = await startRedis();
+    const nodes = await startNodes(server, 1, { commandTimeoutMs: 300 });
+    const [a] = nodes as [Node];
+    try {
+      const ch = uniqueChannel("frozen");
+      await a.broker.publish(ch, request("first")); // Redis has the script now: EVALSHA will run
+      server.pause(); // the connection stays open; the command is sent and never answered
+      const req = request("maybe", { idempotencyKey: "k" });
+      await assert.rejects(a.broker.publish(ch, req), BrokerUnavailableError);
+      await assert.rejects(a.broker.history(ch, hist()), BrokerUnavailableError);
+      server.resume();
+      // The publish was sent, so Redis ran it when it woke up: the outcome was unknown to the
+      // caller, and a retry with the same key says so instead of publishing twice.
+      const retry = await eventually(() => a.broker.publish(ch, req), 5000, 20);
+      assert.deepEqual(
+        { offset: retry.offset, duplicate: retry.duplicate },
+        { offset: 2, duplicate: true },
+      );
+      const page = await a.broker.history(ch, hist());
+      assert.deepEqual(
+        page.publications.map((p) => p.data),
+        ["first", "maybe"],
+      );
+      assert.equal(a.rec.resyncs, 0, "the connections were never lost");
+    } finally {
+      server.resume();
       await closeAll(nodes);
       await server.close();
     }

@@ -35,6 +35,10 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Kill the server at once (SIGKILL): a crash. */
   kill(): Promise<void>;
+  /** Freeze the server (SIGSTOP): connections stay open, nothing is answered — a silent network. */
+  pause(): void;
+  /** Unfreeze it (SIGCONT). */
+  resume(): void;
   /** Start it again on the same port, with an empty data set (unless persistence was enabled). */
   start(): Promise<void>;
   /** Stop, then start. */
@@ -226,7 +230,18 @@ class Server implements RedisServer {
   }
 
   stop(): Promise<void> {
+    this.resume(); // a stopped process would not handle SIGTERM
     return this.#signal("SIGTERM", 5000);
+  }
+
+  pause(): void {
+    const pid = this.#child?.pid;
+    if (pid !== undefined && this.running) process.kill(pid, "SIGSTOP");
+  }
+
+  resume(): void {
+    const pid = this.#child?.pid;
+    if (pid !== undefined && this.running) process.kill(pid, "SIGCONT");
   }
 
   kill(): Promise<void> {
