@@ -113,9 +113,10 @@ export function validNickname(name: unknown): string | undefined {
 
 /** A stable colour for a name (the cursors and the presence list use it). */
 export function colourOf(name: string): string {
-  let h = 0;
-  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
-  return `hsl(${h % 360} 70% 45%)`;
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619) >>> 0;
+  // FNV-1a, then the golden angle: similar names still get well-separated hues.
+  return `hsl(${Math.round((h * 137.508) % 360)} 70% 45%)`;
 }
 
 const TYPING_INTERVAL_MS = 1000;
@@ -182,6 +183,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
 
   let draining = false;
   const started = Date.now();
+  const sampler = new StatsSampler(rt, started);
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (path === "/healthz") {
@@ -190,7 +192,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
     }
     if (rt.handleHttp(req, res)) return;
     if (path === "/stats.json") {
-      json(res, 200, statsSnapshot(rt, started));
+      json(res, 200, sampler.snapshot());
       return;
     }
     if (path === "/echo" || path === "/realtime") {
@@ -261,7 +263,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
 
   const statsTimer = setInterval(() => {
-    rt.publish("stats:server", statsSnapshot(rt, started)).catch(() => undefined);
+    rt.publish("stats:server", sampler.snapshot()).catch(() => undefined);
   }, options.statsIntervalMs ?? 1000);
   statsTimer.unref();
 
@@ -295,28 +297,39 @@ function nicknameIdentity({ data }: { data: unknown }): Identity {
   return { user: name, info: { name, colour: colourOf(name) }, grants: [] };
 }
 
-let lastSample = { time: Date.now(), publications: 0, delivered: 0 };
+/** Rates since the previous sample, one sampler per server (so two servers in one process do not mix). */
+class StatsSampler {
+  private last: { time: number; publications: number; delivered: number };
 
-function statsSnapshot(rt: RealtimeServer, started: number): Record<string, number> {
-  const now = Date.now();
-  const seconds = Math.max(0.001, (now - lastSample.time) / 1000);
-  const perSecond = (rt.stats.publications - lastSample.publications) / seconds;
-  const deliveredPerSecond = (rt.stats.delivered - lastSample.delivered) / seconds;
-  if (now - lastSample.time >= 500) {
-    lastSample = { time: now, publications: rt.stats.publications, delivered: rt.stats.delivered };
+  constructor(
+    private readonly rt: RealtimeServer,
+    private readonly started: number,
+  ) {
+    this.last = { time: started, publications: 0, delivered: 0 };
   }
-  const memory = process.memoryUsage();
-  return {
-    time: now,
-    uptimeSeconds: Math.round((now - started) / 1000),
-    connections: rt.sessions.size,
-    channels: rt.channelCount,
-    publications: rt.stats.publications,
-    publicationsPerSecond: Math.round(perSecond * 10) / 10,
-    deliveriesPerSecond: Math.round(deliveredPerSecond * 10) / 10,
-    rssBytes: memory.rss,
-    heapUsedBytes: memory.heapUsed,
-  };
+
+  snapshot(): Record<string, number> {
+    const { rt, last } = this;
+    const now = Date.now();
+    const seconds = Math.max(0.001, (now - last.time) / 1000);
+    const perSecond = (rt.stats.publications - last.publications) / seconds;
+    const deliveredPerSecond = (rt.stats.delivered - last.delivered) / seconds;
+    if (now - last.time >= 500) {
+      this.last = { time: now, publications: rt.stats.publications, delivered: rt.stats.delivered };
+    }
+    const memory = process.memoryUsage();
+    return {
+      time: now,
+      uptimeSeconds: Math.round((now - this.started) / 1000),
+      connections: rt.sessions.size,
+      channels: rt.channelCount,
+      publications: rt.stats.publications,
+      publicationsPerSecond: Math.round(perSecond * 10) / 10,
+      deliveriesPerSecond: Math.round(deliveredPerSecond * 10) / 10,
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+    };
+  }
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {

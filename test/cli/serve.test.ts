@@ -159,6 +159,18 @@ describe("duplex serve: options", () => {
     }
   });
 
+  it("colours: stable per name, and similar names spread over the hue circle", () => {
+    assert.equal(colourOf("ada"), colourOf("ada"));
+    const hues = Array.from({ length: 12 }, (_, i) => {
+      const m = /^hsl\((\d+) 70% 45%\)$/.exec(colourOf(`user${i + 1}`));
+      assert.ok(m, colourOf(`user${i + 1}`));
+      return Number(m[1]);
+    });
+    // Twelve near-identical names land in at least 6 of the twelve 30° sectors
+    // (a plain polynomial hash put them within a few degrees of each other).
+    assert.ok(new Set(hues.map((h) => Math.floor(h / 30))).size >= 6, hues.join(","));
+  });
+
   it("SIGTERM: clients are told to reconnect (4000), /healthz drains, the process exits 0", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", MAIN, "serve", "--port", "0"], {
       stdio: ["ignore", "pipe", "pipe"],
