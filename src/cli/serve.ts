@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { extname, join, normalize, sep } from "node:path";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { MemoryBroker } from "../broker/index.js";
+import { MemoryBroker, RedisBroker } from "../broker/index.js";
 import {
   AuthError,
   type Broker,
@@ -39,6 +39,10 @@ Options:
   --jwt-secret SECRET  require HS256 JWTs signed with SECRET to connect (DUPLEX_JWT_SECRET;
                        default: anyone connects with a nickname)
   --api-key KEY        enable POST /api/publish for this key (DUPLEX_API_KEY)
+  --broker URL         'memory' (default: this process only) or redis://HOST:PORT[/DB] to
+                       share channels, history and presence with other nodes (DUPLEX_BROKER)
+  --node NAME          this node's name in /healthz and /stats.json (DUPLEX_NODE,
+                       default: host:port)
   -h, --help           print this help`;
 
 export interface ServeOptions {
@@ -55,6 +59,10 @@ export interface ServeOptions {
   /** Folder of the client SDK bundle (dist/browser). */
   readonly clientBundleDir?: string;
   readonly broker?: Broker;
+  /** "memory" or a redis:// URL (ignored when `broker` is given). @default "memory" */
+  readonly brokerUrl?: string;
+  /** Reported by /healthz and /stats.json. @default "host:port" */
+  readonly node?: string;
   /** Stats publication period. @default 1000 */
   readonly statsIntervalMs?: number;
 }
@@ -71,6 +79,8 @@ export function parseServeArgs(
     origins: { type: "string" },
     "jwt-secret": { type: "string" },
     "api-key": { type: "string" },
+    broker: { type: "string" },
+    node: { type: "string" },
   });
   const pick = (flag: string | undefined, name: string): string | undefined =>
     flag ?? (env[name] === "" ? undefined : env[name]);
@@ -82,6 +92,11 @@ export function parseServeArgs(
   const origins = pick(values.origins, "DUPLEX_ALLOWED_ORIGINS");
   const jwtSecret = pick(values["jwt-secret"], "DUPLEX_JWT_SECRET");
   const apiKey = pick(values["api-key"], "DUPLEX_API_KEY");
+  const brokerUrl = pick(values.broker, "DUPLEX_BROKER");
+  if (brokerUrl !== undefined && brokerUrl !== "memory" && !/^rediss?:\/\/[^/]/.test(brokerUrl)) {
+    throw new CliError(`--broker must be 'memory' or a redis:// URL, got '${brokerUrl}'`, 2);
+  }
+  const node = pick(values.node, "DUPLEX_NODE");
   return {
     host: pick(values.host, "DUPLEX_HOST") ?? "127.0.0.1",
     port: integer("--port", pick(values.port, "DUPLEX_PORT") ?? "8080", 0, 65535),
@@ -97,7 +112,15 @@ export function parseServeArgs(
         }),
     ...(jwtSecret === undefined ? {} : { jwtSecret }),
     ...(apiKey === undefined ? {} : { apiKey }),
+    ...(brokerUrl === undefined ? {} : { brokerUrl }),
+    ...(node === undefined ? {} : { node }),
   };
+}
+
+/** The broker named by --broker: the in-memory one, or Redis (connected before we listen). */
+async function makeBroker(url: string | undefined): Promise<Broker> {
+  if (url === undefined || url === "memory") return new MemoryBroker();
+  return new RedisBroker({ url });
 }
 
 /** Nicknames: 1–32 characters, no control characters, trimmed. */
@@ -167,7 +190,7 @@ export interface Serving {
 export async function startServe(options: ServeOptions): Promise<Serving> {
   const here = fileURLToPath(new URL(".", import.meta.url));
   const appsDir = options.appsDir ?? join(here, "..", "apps");
-  const broker = options.broker ?? new MemoryBroker();
+  const broker = options.broker ?? (await makeBroker(options.brokerUrl));
   const ownsBroker = options.broker === undefined;
   const rt = new RealtimeServer({
     broker,
@@ -179,20 +202,27 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       ? { authenticate: nicknameIdentity }
       : { jwt: { secret: options.jwtSecret } }),
   });
-  await rt.start();
+  try {
+    await rt.start();
+  } catch (e) {
+    if (ownsBroker) await broker.close().catch(() => undefined);
+    const where = options.brokerUrl ?? "memory";
+    throw new CliError(`cannot start the broker (${where}): ${(e as Error).message}`);
+  }
 
   let draining = false;
+  let nodeName = options.node ?? "";
   const started = Date.now();
   const sampler = new StatsSampler(rt, started);
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (path === "/healthz") {
-      json(res, draining ? 503 : 200, { status: draining ? "draining" : "ok" });
+      json(res, draining ? 503 : 200, { status: draining ? "draining" : "ok", node: nodeName });
       return;
     }
     if (rt.handleHttp(req, res)) return;
     if (path === "/stats.json") {
-      json(res, 200, sampler.snapshot());
+      json(res, 200, { node: nodeName, ...sampler.snapshot() });
       return;
     }
     if (path === "/echo" || path === "/realtime") {
@@ -259,6 +289,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
     server.listen(options.port, options.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  if (nodeName === "") nodeName = `${options.host}:${port}`;
   const scheme = server instanceof https.Server ? "https" : "http";
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
 

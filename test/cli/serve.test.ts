@@ -16,6 +16,7 @@ import {
 } from "../../src/cli/serve.js";
 import { DisconnectCode } from "../../src/realtime/index.js";
 import { Peer } from "../realtime/helpers.js";
+import { freePort, startRedis } from "../support/redis.js";
 import { runCli } from "./helpers.js";
 
 const MAIN = resolve(import.meta.dirname, "../../src/cli/main.ts");
@@ -32,7 +33,7 @@ describe("duplex serve (in process)", () => {
   it("/healthz answers 200 ok", async () => {
     const r = await fetch(`${s.url}/healthz`);
     assert.equal(r.status, 200);
-    assert.deepEqual(await r.json(), { status: "ok" });
+    assert.deepEqual(await r.json(), { status: "ok", node: `127.0.0.1:${s.port}` });
   });
 
   it("/realtime: a nickname connects; its info carries the name and a colour; no nickname is refused", async () => {
@@ -130,14 +131,64 @@ describe("duplex serve: options", () => {
     });
     assert.equal(parseServeArgs(["--port", "81"], env).port, 81);
     assert.equal(parseServeArgs([], { DUPLEX_JWT_SECRET: "s" }).jwtSecret, "s");
+    const redisEnv = { DUPLEX_BROKER: "redis://127.0.0.1:6399", DUPLEX_NODE: "n1" };
+    assert.equal(parseServeArgs([], redisEnv).brokerUrl, "redis://127.0.0.1:6399");
+    assert.equal(parseServeArgs([], redisEnv).node, "n1");
+    assert.equal(parseServeArgs(["--broker", "memory"], redisEnv).brokerUrl, "memory");
   });
 
   it("bad flags are one line with exit code 2", async () => {
-    for (const args of [["--port", "x"], ["--nope"], ["--tls-cert", "a.pem"], ["extra"]]) {
+    for (const args of [
+      ["--port", "x"],
+      ["--nope"],
+      ["--tls-cert", "a.pem"],
+      ["extra"],
+      ["--broker", "mysql://x"],
+    ]) {
       const r = await runCli(["serve", ...args]);
       assert.equal(r.code, 2, args.join(" "));
       assert.equal(r.stderr.split("\n").length, 1);
       assert.match(r.stderr, /^duplex serve: /);
+    }
+  });
+
+  it("a Redis broker that cannot be reached is one line with exit code 1", async () => {
+    const port = await freePort();
+    const r = await runCli(["serve", "--port", "0", "--broker", `redis://127.0.0.1:${port}`]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^duplex serve: cannot start the broker \(redis:\/\/127\.0\.0\.1:\d+\): /,
+    );
+  });
+
+  it("two servers over one Redis share a channel, with one history", async () => {
+    const redis = await startRedis();
+    const a = await startServe({ host: "127.0.0.1", port: 0, brokerUrl: redis.url, node: "a" });
+    const b = await startServe({ host: "127.0.0.1", port: 0, brokerUrl: redis.url, node: "b" });
+    try {
+      assert.deepEqual(await (await fetch(`${b.url}/healthz`)).json(), { status: "ok", node: "b" });
+      const channel = `chat:redis-${process.pid}-${Date.now()}`;
+      const sub = await Peer.connect(`${b.url.replace("http", "ws")}/realtime`, {
+        data: { name: "bea" },
+      });
+      await sub.peer.request({ type: "subscribe", channel });
+      const pubr = await Peer.connect(`${a.url.replace("http", "ws")}/realtime`, {
+        data: { name: "ada" },
+      });
+      await pubr.peer.request({ type: "subscribe", channel });
+      const ack = await pubr.peer.request({ type: "publish", channel, data: { text: "hi" } });
+      assert.equal(ack.result.offset, 1);
+      const pub = await sub.peer.push((p) => p.type === "pub" && p.channel === channel);
+      assert.deepEqual(pub.data, { text: "hi" });
+      assert.equal(pub.offset, 1);
+      sub.peer.close();
+      pubr.peer.close();
+    } finally {
+      await a.close();
+      await b.close();
+      await redis.stop();
     }
   });
 
