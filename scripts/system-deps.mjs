@@ -23,7 +23,11 @@ export const REQUIREMENTS = [
     pkg: "redis-server",
     why: "Redis broker tests start their own redis-server",
   },
-  // Added by later issues: nginx.
+  {
+    check: ["nginx", "-v"],
+    pkg: "nginx",
+    why: "cluster tests put a real nginx in front of several duplex serve nodes",
+  },
 ];
 
 function present(check) {

@@ -290,6 +290,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
   });
   const port = (server.address() as AddressInfo).port;
   if (nodeName === "") nodeName = `${options.host}:${port}`;
+  rt.node = nodeName; // in connect replies: which node a connection landed on
   const scheme = server instanceof https.Server ? "https" : "http";
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
 

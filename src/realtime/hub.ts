@@ -77,6 +77,11 @@ export interface HubOptions {
   readonly maxHistoryPerRequest?: number;
   /** @default 1000 */
   readonly maxPresencePage?: number;
+  /**
+   * This node's name, sent in every connect reply (`node`): with several nodes behind a load
+   * balancer, clients and operators can tell where a connection landed. @default none
+   */
+  readonly node?: string;
 }
 
 interface ResolvedOptions {
@@ -129,12 +134,15 @@ export class Hub {
   private started = false;
   /** Counters for /stats and tests. */
   readonly stats = { publications: 0, delivered: 0 };
+  /** Sent in connect replies (option `node`); may be set until connections arrive. */
+  node: string | undefined;
 
   constructor(options: HubOptions) {
     this.broker = options.broker;
     this.namespaces = new Namespaces(options.namespaces);
     this.verify = options.jwt === undefined ? undefined : createJwtVerifier(options.jwt);
     this.authenticate = options.authenticate;
+    this.node = options.node;
     this.options = Object.freeze({
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       clientPingMs: options.clientPingMs ?? 25_000,
@@ -290,6 +298,7 @@ export class Hub {
         user: identity.user,
         ...(identity.expiresAt === undefined ? {} : { expires: identity.expiresAt }),
         ping: this.options.clientPingMs,
+        ...(this.node === undefined ? {} : { node: this.node }),
       },
     };
   }

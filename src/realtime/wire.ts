@@ -131,6 +131,8 @@ export interface ConnectResult {
   readonly expires?: number;
   /** The client should send a `ping` at least this often (ms); 0 = no requirement. */
   readonly ping: number;
+  /** The server node's name, when it has one (several nodes behind a load balancer). */
+  readonly node?: string;
   readonly data?: Json;
 }
 export interface SubscribeResult {

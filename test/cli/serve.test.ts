@@ -169,6 +169,11 @@ describe("duplex serve: options", () => {
     const b = await startServe({ host: "127.0.0.1", port: 0, brokerUrl: redis.url, node: "b" });
     try {
       assert.deepEqual(await (await fetch(`${b.url}/healthz`)).json(), { status: "ok", node: "b" });
+      const named = await Peer.connect(`${b.url.replace("http", "ws")}/realtime`, {
+        data: { name: "nia" },
+      });
+      assert.equal(named.reply.result.node, "b"); // the connect reply names the node too
+      named.peer.close();
       const channel = `chat:redis-${process.pid}-${Date.now()}`;
       const sub = await Peer.connect(`${b.url.replace("http", "ws")}/realtime`, {
         data: { name: "bea" },

@@ -26,6 +26,20 @@ describe("realtime server: connect and bad input", () => {
     peer.close();
   });
 
+  it("the connect reply names the node when the server has one", async () => {
+    const named = await startRealtime({ node: "eu-1" });
+    try {
+      const { peer, reply } = await Peer.connect(named.url);
+      assert.equal(reply.result.node, "eu-1");
+      peer.close();
+    } finally {
+      await named.close();
+    }
+    const { peer, reply } = await Peer.connect(s.url);
+    assert.equal("node" in reply.result, false);
+    peer.close();
+  });
+
   it("a command before connect gets 101 and the connection closes with 4501", async () => {
     const peer = await Peer.open(s.url);
     const reply = await peer.request({ type: "subscribe", channel: "a" });
