@@ -115,14 +115,16 @@ class CoreHandler implements ConnectionHandler {
     this.conn.onPong(data);
   }
   onCloseFrame(): void {
-    this.conn.afterCoreClosed();
+    // Reported by the `close` event (closeStatus); onClosed follows.
   }
   onError(error: Error): void {
     if (this.conn.listenerCount("error") > 0) this.conn.emit("error", error);
-    this.conn.afterCoreClosed();
   }
   onWrite(chunk: Uint8Array): void {
     this.conn.write(chunk);
+  }
+  onClosed(): void {
+    this.conn.afterCoreClosed();
   }
 }
 
@@ -148,6 +150,12 @@ export class SocketConnection extends EventEmitter {
   private closeTimer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private pongDeadline: NodeJS.Timeout | null = null;
+  /** The socket's input ended ('end'). */
+  private inputEnded = false;
+  /** The socket is closed ('close'); the `close` event waits for the core to reach CLOSED. */
+  private socketClosed = false;
+  /** The core reached CLOSED (afterCoreClosed ran). */
+  private coreClosed = false;
   private emittedClose = false;
   private userPaused = false;
   private wrappers: WeakMap<object, Listener> | null = null;
@@ -188,11 +196,14 @@ export class SocketConnection extends EventEmitter {
     }
   }
 
-  /** @internal socket 'end' */
+  /**
+   * @internal socket 'end'. Frames received before it that wait for the inflater are still
+   * processed (and a Close among them answered) before TCP is ended, in afterCoreClosed.
+   */
   onEnd(): void {
-    this.core.receiveEof();
-    this.flush();
-    this.socket.end();
+    this.inputEnded = true;
+    if (this.coreClosed) this.endSocket();
+    else this.core.receiveEof();
   }
 
   /** @internal core Pong */
@@ -275,7 +286,7 @@ export class SocketConnection extends EventEmitter {
 
   /** Destroy the TCP connection at once (no closing handshake). */
   terminate(): void {
-    this.core.receiveEof();
+    this.core.abort();
     this.socket.destroy();
   }
 
@@ -354,7 +365,6 @@ export class SocketConnection extends EventEmitter {
   private slowConsumer(): SendResult {
     if (this.policy === "close") {
       this.core.fail(SLOW_CONSUMER_CLOSE_CODE, "slow consumer: outbound buffer full");
-      this.afterCoreClosed();
       // The Close frame cannot get past the full buffer: do not wait for it.
       this.socket.destroy();
     }
@@ -408,16 +418,28 @@ export class SocketConnection extends EventEmitter {
     if (!this.userPaused) this.socket.resume();
   }
 
-  /** @internal The core reached CLOSED (handshake done or failed): end the transport. */
+  /**
+   * @internal The core reached CLOSED (handshake done, failed, or input ended): everything it
+   * had to write was written, our Close frame last. End the transport.
+   */
   afterCoreClosed(): void {
+    if (this.coreClosed) return;
+    this.coreClosed = true;
     this.stopHeartbeat();
-    if (!this.isClient)
-      process.nextTick(() => {
-        this.flush();
-        this.socket.end();
-      });
+    if (this.socketClosed) {
+      this.emitClose();
+      return;
+    }
     // A client waits for the server to close TCP first (RFC 6455 §7.1.1), then gives up.
+    if (!this.isClient || this.inputEnded) process.nextTick(() => this.endSocket());
     this.armCloseTimer();
+  }
+
+  /** Hand what is pending to the socket, then end it (FIN after our last frame). */
+  private endSocket(): void {
+    if (this.socket.destroyed) return;
+    this.flush();
+    this.socket.end();
   }
 
   private armCloseTimer(): void {
@@ -431,14 +453,32 @@ export class SocketConnection extends EventEmitter {
     this.pongDeadline = null;
   }
 
-  /** @internal socket 'close' */
+  /**
+   * @internal socket 'close'. Frames received before it that wait for the inflater are still
+   * delivered, then `close` is emitted (from afterCoreClosed when the core gets there later).
+   */
   onSocketClose(): void {
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
     this.stopHeartbeat();
+    this.socketClosed = true;
+    if (this.coreClosed) {
+      this.emitClose();
+      return;
+    }
     this.core.receiveEof();
-    this.codec?.close();
+    if (this.coreClosed || this.emittedClose) return;
+    // Waiting for the codec; should it never answer, give up after the close timeout.
+    this.closeTimer = setTimeout(() => this.core.abort(), this.closeTimeoutMs);
+    this.closeTimer.unref();
+  }
+
+  private emitClose(): void {
     if (this.emittedClose) return;
     this.emittedClose = true;
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    this.codec?.close();
     const status = this.core.closeStatus;
     this.emit("close", status.code, status.reason, status.wasClean);
   }

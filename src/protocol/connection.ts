@@ -2,17 +2,25 @@
  * The sans-I/O WebSocket connection (RFC 6455 §5-§7, RFC 7692 §6-§7) for both roles.
  *
  * Bytes in: {@link Connection.receiveData}, {@link Connection.receiveEof}.
- * Intents in: send, ping, pong, close, fail.
+ * Intents in: send, ping, pong, close, fail, abort.
  * Out: {@link ConnectionHandler} callbacks: messages, pings, pongs, the peer's Close frame,
- * failures, and bytes to write. No sockets, no timers: the I/O layer arms the timers (close
- * timeout, heartbeat) and closes the transport when {@link Connection.state} becomes CLOSED.
+ * failures, bytes to write, and the move to CLOSED. No sockets, no timers: the I/O layer arms the
+ * timers (close timeout, heartbeat) and closes the transport when {@link Connection.state}
+ * becomes CLOSED ({@link ConnectionHandler.onClosed}).
  *
  * Lifecycle (numbers match the WHATWG readyState):
  *
  *   CONNECTING --open()--> OPEN --close()--> CLOSING --peer Close--> CLOSED
  *                           |                                         ^
- *                           +--peer Close (reply written)-------------+
- *   any state --protocol failure / fail() / receiveEof()--> CLOSED
+ *                           +--peer Close------> CLOSING --reply------+
+ *   any state --protocol failure / fail() / abort() / receiveEof()--> CLOSED
+ *
+ * Order is kept across an asynchronous codec, in both directions:
+ * - CLOSED after a Close exchange means both Close frames were handed to onWrite: messages sent
+ *   before close() (or before the peer's Close was processed) that wait in the compressor are
+ *   written first, and our Close last (§5.5.1, §7.1.2); until then the state is CLOSING.
+ * - receiveEof() while frames wait behind a pending decompression processes those frames first,
+ *   in order (a Close among them completes the handshake); only then is the end of input handled.
  *
  * Message rules enforced here (the frame parser enforces the per-frame header rules):
  * continuation order (§5.4), cumulative size before buffering (1009), fragment count with empty
@@ -44,12 +52,22 @@ export interface ConnectionHandler {
   /** A Ping; the Pong reply is already written unless `autoPong` is off. */
   onPing(data: Uint8Array): void;
   onPong(data: Uint8Array): void;
-  /** The peer's Close frame (code 1005 when it carried none). Our reply, if owed, is written. */
+  /**
+   * The peer's Close frame (code 1005 when it carried none), once our own Close frame (the reply,
+   * or the Close we sent first) was written after everything queued before it. State is CLOSED.
+   */
   onCloseFrame(code: number, reason: string): void;
   /** The peer broke the protocol. A Close frame with `error.closeCode` was written if possible. */
   onError(error: ProtocolError): void;
   /** Bytes for the transport, in order. */
   onWrite(chunk: Uint8Array): void;
+  /**
+   * The state became CLOSED, for whatever reason (Close exchange, failure, fail(), abort(), end
+   * of input): the transport may be closed now; nothing more will be written. Called once, after
+   * onCloseFrame or onError when those apply. Optional, but the only notice when CLOSED is
+   * reached asynchronously after receiveEof() (frames waited for the codec).
+   */
+  onClosed?(): void;
 }
 
 export interface ConnectionOptions {
@@ -126,8 +144,13 @@ export class Connection implements FrameSink {
   private maskAt = 0;
 
   // Closing.
+  /** Our Close frame is queued or written: nothing more may be sent. */
   private closeSent = false;
+  /** Our Close frame was handed to onWrite. */
+  private closeWritten = false;
   private closeReceived = false;
+  /** receiveEof() arrived while the parser waited for the codec: handle it once drained. */
+  private eofPending = false;
   private peerCode = 1005;
   private peerReason = "";
   private failure: ProtocolError | null = null;
@@ -171,7 +194,7 @@ export class Connection implements FrameSink {
 
   /** How the connection ended (meaningful once CLOSED). */
   get closeStatus(): CloseStatus {
-    if (this.closeReceived && this.closeSent && this.failure === null) {
+    if (this.closeReceived && this.closeWritten && this.failure === null) {
       return { code: this.peerCode, reason: this.peerReason, wasClean: true };
     }
     if (this.failure !== null) {
@@ -197,14 +220,35 @@ export class Connection implements FrameSink {
     if (this.readyState === ReadyState.CONNECTING) {
       throw new StateError("WS_ERR_NOT_OPEN", "receiveData() before open()");
     }
-    if (this.readyState === ReadyState.CLOSED) return;
+    if (this.readyState === ReadyState.CLOSED || this.eofPending) return;
     this.parser.push(chunk);
   }
 
-  /** The transport reached end of input. Without a Close frame first, this is abnormal (1006). */
+  /**
+   * The transport reached end of input. Frames received before it that wait behind a pending
+   * decompression are processed first, in order; then, without a Close frame from the peer, the
+   * connection is CLOSED abnormally (1006). After the peer's Close the end of input changes
+   * nothing: the handshake completes once our Close frame is written.
+   */
   receiveEof(): void {
+    if (this.readyState === ReadyState.CLOSED) return;
+    if (this.readyState !== ReadyState.CONNECTING && this.parser.isPaused) {
+      this.eofPending = true;
+      return;
+    }
+    this.endInput();
+  }
+
+  /**
+   * The transport is gone (or is being destroyed): stop now. Input not processed yet and output
+   * not written yet are discarded; the connection is CLOSED (1006 unless the closing handshake
+   * had completed).
+   */
+  abort(): void {
+    if (this.readyState === ReadyState.CLOSED) return;
     this.parser.stop();
     this.finish();
+    this.handler.onClosed?.();
   }
 
   // ---- frame sink (called by the parser) ----------------------------------------------------
@@ -305,6 +349,7 @@ export class Connection implements FrameSink {
         result = r;
       } else if (r === CONTINUE) {
         this.parser.resume();
+        if (this.eofPending && !this.parser.isPaused) this.endInput();
       } else if (r instanceof ProtocolError) {
         this.parser.stop();
         this.failPeer(r);
@@ -354,17 +399,37 @@ export class Connection implements FrameSink {
     this.closeReceived = true;
     this.peerCode = close.code;
     this.peerReason = close.reason;
+    this.parser.stop();
     if (!this.closeSent) {
-      // §5.5.1: reply with a Close frame, echoing the status code (and reason) received.
-      this.closeSent = true;
+      // §5.5.1: reply with a Close frame, echoing the status code (and reason) received. It goes
+      // after what is still queued (messages in the compressor), and it is the last frame.
       const payload =
         close.code === 1005 ? new Uint8Array(0) : encodeClosePayload(close.code, close.reason);
-      this.enqueue(() => this.writeFrame(Opcode.CLOSE, payload, true, false));
+      this.readyState = ReadyState.CLOSING;
+      this.queueClose(payload);
+    } else if (this.closeWritten) {
+      this.completeClose();
     }
-    this.parser.stop();
-    this.finish();
-    this.handler.onCloseFrame(close.code, close.reason);
+    // Otherwise our Close is still queued behind the compressor: it completes the handshake.
     return CONTINUE;
+  }
+
+  /** Queue our Close frame (the last one); once written, a Close received completes the handshake. */
+  private queueClose(payload: Uint8Array): void {
+    this.closeSent = true;
+    this.enqueue(() => {
+      this.writeFrame(Opcode.CLOSE, payload, true, false);
+      this.closeWritten = true;
+      if (this.closeReceived) this.completeClose();
+    });
+  }
+
+  /** Both Close frames were exchanged. */
+  private completeClose(): void {
+    if (this.readyState === ReadyState.CLOSED) return;
+    this.finish();
+    this.handler.onCloseFrame(this.peerCode, this.peerReason);
+    this.handler.onClosed?.();
   }
 
   // ---- intents ------------------------------------------------------------------------------
@@ -396,10 +461,11 @@ export class Connection implements FrameSink {
       this.outBusy = true;
       codec.compress(data, fin, (error, out) => {
         this.outBusy = false;
-        this.heldBytes -= data.length;
+        // finish() already forgot every held byte.
+        if (this.readyState !== ReadyState.CLOSED) this.heldBytes -= data.length;
         if (error !== null || out === null) {
           this.fail(1011, "compression failed");
-        } else if (this.failure === null) {
+        } else if (this.readyState !== ReadyState.CLOSED) {
           this.writeFrame(opcode, out, fin, first);
         }
         this.runQueue();
@@ -447,9 +513,8 @@ export class Connection implements FrameSink {
     }
     if (this.closeSent || this.readyState === ReadyState.CLOSED) return;
     const payload = encodeClosePayload(code, reason);
-    this.closeSent = true;
     this.readyState = ReadyState.CLOSING;
-    this.enqueue(() => this.writeFrame(Opcode.CLOSE, payload, true, false));
+    this.queueClose(payload);
   }
 
   /**
@@ -458,16 +523,9 @@ export class Connection implements FrameSink {
    */
   fail(code: number, reason = ""): void {
     if (this.readyState === ReadyState.CLOSED) return;
-    if (!this.closeSent && this.readyState !== ReadyState.CONNECTING) {
-      const payload = encodeClosePayload(code, truncateReason(reason));
-      this.closeSent = true;
-      this.writeFrame(Opcode.CLOSE, payload, true, false);
-    }
     this.failure ??= new ProtocolError("WS_ERR_INTERNAL", code, reason);
-    this.outQueue.length = 0;
-    this.heldBytes = 0;
-    this.parser.stop();
-    this.finish();
+    this.stopWithClose(code, reason);
+    this.handler.onClosed?.();
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -475,15 +533,42 @@ export class Connection implements FrameSink {
   private failPeer(error: ProtocolError): void {
     if (this.readyState === ReadyState.CLOSED) return;
     this.failure = error;
-    this.fail(error.closeCode, error.message);
+    this.stopWithClose(error.closeCode, error.message);
     this.handler.onError(error);
+    this.handler.onClosed?.();
   }
 
+  /** Write a Close frame with `code` now (unless one was sent), then stop: §7.1.7. */
+  private stopWithClose(code: number, reason: string): void {
+    if (!this.closeSent && this.readyState !== ReadyState.CONNECTING) {
+      const payload = encodeClosePayload(code, truncateReason(reason));
+      this.closeSent = true;
+      this.writeFrame(Opcode.CLOSE, payload, true, false);
+      this.closeWritten = true;
+    }
+    this.parser.stop();
+    this.finish();
+  }
+
+  /** End of input, after every frame received before it was processed. */
+  private endInput(): void {
+    this.eofPending = false;
+    this.parser.stop();
+    // After the peer's Close the handshake completes when our Close is written.
+    if (this.readyState === ReadyState.CLOSED || this.closeReceived) return;
+    this.finish();
+    this.handler.onClosed?.();
+  }
+
+  /** CLOSED: drop buffered input and queued output. Callers notify the handler. */
   private finish(): void {
     this.readyState = ReadyState.CLOSED;
+    this.eofPending = false;
     this.inMessage = false;
     this.messageAcc?.clear();
     this.frameAcc?.clear();
+    this.outQueue.length = 0;
+    this.heldBytes = 0;
   }
 
   private canSend(): boolean {

@@ -132,6 +132,8 @@ export class FrameParser {
   stop(): void {
     this.state = State.DONE;
     this.queue = EMPTY_QUEUE;
+    // Nothing is awaited any more: the transport may be read (to its end) again.
+    this.paused = false;
   }
 
   private isDone(): boolean {

@@ -569,6 +569,50 @@ describe("WebSocket (client) with our own server", timeout, () => {
     const event = await o.closed;
     assert.deepEqual([event.code, event.wasClean], [1000, true]);
   });
+  it("permessage-deflate: messages sent right before close() are all echoed, then a clean 1000 on both sides", async () => {
+    const server = await new Promise<WebSocketServer>((resolve) => {
+      const s: WebSocketServer = new WebSocketServer({ port: 0, perMessageDeflate: true }, () =>
+        resolve(s),
+      );
+    });
+    cleanups.push(() => server.close(100));
+    const serverClosed = new Promise<[number, boolean]>((resolve) =>
+      server.on("connection", (conn: WebSocketConnection) => {
+        conn.on("message", (data: Buffer, binary: boolean) => {
+          if (conn.readyState === WebSocket.OPEN) conn.send(data, { binary });
+        });
+        conn.on("close", (code: number, _reason: string, clean: boolean) => resolve([code, clean]));
+      }),
+    );
+    const { port } = server.address() as AddressInfo;
+    const ws = client(`ws://127.0.0.1:${port}`);
+    const o = observe(ws);
+    await o.opened;
+    assert.match(ws.extensions, /^permessage-deflate/);
+    const sent = Array.from({ length: 20 }, (_, i) => `line ${i} ${"y".repeat(i * 50)}`);
+    for (const text of sent) ws.send(text);
+    ws.close(1000); // at once, as `duplex connect` does when its input ends
+    const event = await o.closed;
+    assert.deepEqual(o.messages, sent, "every echo arrives before the close event");
+    assert.deepEqual(o.log, ["open", "close"]);
+    assert.deepEqual([event.code, event.wasClean], [1000, true]);
+    assert.deepEqual(await serverClosed, [1000, true]);
+  });
+
+  it("permessage-deflate with the ws server: every echo of messages sent right before close() arrives", async () => {
+    const { wss, url } = await peerServer({ perMessageDeflate: true });
+    echo(wss);
+    const ws = client(url);
+    const o = observe(ws);
+    await o.opened;
+    assert.match(ws.extensions, /^permessage-deflate/);
+    const sent = Array.from({ length: 20 }, (_, i) => `line ${i} ${"z".repeat(i * 50)}`);
+    for (const text of sent) ws.send(text);
+    ws.close(1000);
+    const event = await o.closed;
+    assert.deepEqual(o.messages, sent);
+    assert.deepEqual([event.code, event.wasClean], [1000, true]);
+  });
 });
 
 describe("WebSocket (client) API rules", timeout, () => {

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { MessageCodec } from "../../src/protocol/codec.js";
 import { ReadyState } from "../../src/protocol/connection.js";
 import { ProtocolError, StateError } from "../../src/protocol/errors.js";
 import { encodeFrame, Opcode } from "../../src/protocol/frame.js";
 import { resolveLimits } from "../../src/protocol/limits.js";
-import { concat, type Event, hex, record, toHex } from "./helpers.js";
+import { concat, type Event, hex, type Recorder, record, toHex } from "./helpers.js";
 
 const KEY = hex("37 fa 21 3d");
 const fixedRandom = (out: Uint8Array): void => {
@@ -386,5 +387,158 @@ describe("bytes held behind the compressor", () => {
     pending.shift()?.();
     assert.equal(s.conn.bufferedBytes, 0, "the uncompressed frames behind it were written too");
     assert.equal(s.written().length, 2 + 100 + 2 + 50 + 2 + 10 + 9);
+  });
+});
+
+/** A codec that calls back only when told to; its "compression" is the identity. */
+function manualCodec(): { codec: MessageCodec; pending: (() => void)[]; next(): void } {
+  const pending: (() => void)[] = [];
+  const codec: MessageCodec = {
+    compress: (data, _fin, cb) => {
+      const copy = data.slice();
+      pending.push(() => cb(null, copy));
+    },
+    decompress: (data, _fin, _max, cb) => {
+      const copy = data.slice();
+      pending.push(() => cb(null, copy));
+    },
+    close: () => {},
+  };
+  return {
+    codec,
+    pending,
+    next: () => {
+      const callback = pending.shift();
+      assert.ok(callback !== undefined, "no codec call pending");
+      callback();
+    },
+  };
+}
+
+const kinds = (events: Event[]) =>
+  events.map((e) => (e.type === "message" ? `message ${e.text}` : e.type));
+
+describe("an asynchronous codec: end of input and the closing handshake keep their order", () => {
+  it("receiveEof while frames wait behind a decompression: they are processed in order, the EOF after", () => {
+    const m = manualCodec();
+    const c = record({ role: "client" }, m.codec);
+    c.conn.close(1000); // we close right after sending, as `duplex connect` does at end of input
+    c.feed(concat([hex("c1 01 61"), hex("c1 01 62"), hex("88 02 03 e8")]));
+    c.conn.receiveEof(); // the server ended TCP after its Close
+    assert.equal(c.conn.state, ReadyState.CLOSING, "frames are still waiting for the codec");
+    assert.equal(c.closedCount(), 0);
+    m.next();
+    assert.deepEqual(kinds(c.events), ["message a"]);
+    m.next();
+    assert.deepEqual(kinds(c.events), ["message a", "message b", "close"]);
+    assert.equal(c.conn.state, ReadyState.CLOSED);
+    assert.deepEqual(c.conn.closeStatus, { code: 1000, reason: "", wasClean: true });
+    assert.equal(c.closedCount(), 1);
+  });
+
+  it("receiveEof without a Close: the waiting frames are delivered, then CLOSED with 1006", () => {
+    const m = manualCodec();
+    const c = record({ role: "client" }, m.codec);
+    c.feed(concat([hex("c1 01 61"), hex("81 01 62"), hex("81 05 48 65")])); // the last is cut
+    c.conn.receiveEof();
+    c.feed("6c 6c 6f"); // nothing is read after the end of input
+    assert.equal(c.conn.state, ReadyState.OPEN);
+    m.next();
+    assert.deepEqual(kinds(c.events), ["message a", "message b"]);
+    assert.equal(c.conn.state, ReadyState.CLOSED);
+    assert.deepEqual(c.conn.closeStatus, { code: 1006, reason: "", wasClean: false });
+    assert.equal(c.closedCount(), 1);
+  });
+
+  it("the Close reply waits for the messages in the compressor: written last, CLOSED only then", () => {
+    const m = manualCodec();
+    const s = record({ role: "server" }, m.codec);
+    s.feed(cf(Opcode.TEXT, "a"));
+    s.conn.sendText("echo a"); // compressed: waits for the codec
+    s.conn.sendText("plain", { compress: false }); // queued behind it
+    s.feed(cf(Opcode.CLOSE, hex("03 e8")));
+    assert.equal(s.conn.state, ReadyState.CLOSING);
+    assert.deepEqual(kinds(s.events), ["message a"], "onCloseFrame waits for the reply");
+    assert.equal(s.written().length, 0);
+    assert.equal(s.closedCount(), 0);
+    m.next();
+    const text = (t: string) => toHex(new TextEncoder().encode(t));
+    assert.equal(
+      toHex(s.written()),
+      `c1 06 ${text("echo a")} 81 05 ${text("plain")} 88 02 03 e8`,
+      "the replies, then the Close",
+    );
+    assert.equal(s.conn.state, ReadyState.CLOSED);
+    assert.deepEqual(kinds(s.events), ["message a", "close"]);
+    assert.deepEqual(s.conn.closeStatus, { code: 1000, reason: "", wasClean: true });
+    assert.equal(s.closedCount(), 1);
+  });
+
+  it("the peer's Close arriving while our Close waits behind the compressor: CLOSED once ours is written", () => {
+    const m = manualCodec();
+    const s = record({ role: "server" }, m.codec);
+    s.conn.sendText("bye");
+    s.conn.close(1000);
+    s.feed(cf(Opcode.CLOSE, hex("03 e8")));
+    s.conn.receiveEof();
+    assert.equal(s.conn.state, ReadyState.CLOSING);
+    assert.equal(s.events.length, 0);
+    m.next();
+    assert.equal(toHex(s.written()), "c1 03 62 79 65 88 02 03 e8");
+    assert.deepEqual(kinds(s.events), ["close"]);
+    assert.deepEqual(s.conn.closeStatus, { code: 1000, reason: "", wasClean: true });
+    assert.equal(s.closedCount(), 1);
+  });
+
+  it("abort() stops at once: queued input and output are dropped, nothing is written later", () => {
+    const m = manualCodec();
+    const s = record({ role: "server" }, m.codec);
+    s.conn.sendText("never");
+    s.conn.close(1000);
+    s.conn.abort();
+    assert.equal(s.conn.state, ReadyState.CLOSED);
+    assert.equal(s.conn.bufferedBytes, 0);
+    m.next();
+    assert.equal(s.written().length, 0);
+    assert.deepEqual(s.conn.closeStatus, { code: 1006, reason: "", wasClean: false });
+    assert.equal(s.closedCount(), 1);
+  });
+
+  it("a decompression that fails later: 1007, CLOSED, and reading is no longer held back", () => {
+    let callback: ((error: Error | null, out: Uint8Array | null) => void) | undefined;
+    const codec: MessageCodec = {
+      compress: () => {},
+      decompress: (_data, _fin, _max, cb) => {
+        callback = cb;
+      },
+      close: () => {},
+    };
+    const c = record({ role: "client" }, codec);
+    c.feed(concat([hex("c1 01 61"), hex("81 01 62")]));
+    assert.equal(c.conn.isReceivePaused, true);
+    callback?.(new Error("invalid stored block lengths"), null);
+    assert.deepEqual(kinds(c.events), ["error"]);
+    assert.equal(c.conn.state, ReadyState.CLOSED);
+    assert.equal(c.conn.isReceivePaused, false, "the I/O layer may read on to the end of input");
+    assert.equal(c.closedCount(), 1);
+  });
+
+  it("onClosed is called once whichever way the connection ends", () => {
+    const ways: [string, (r: Recorder) => void][] = [
+      ["fail()", (r) => r.conn.fail(1008)],
+      ["protocol error", (r) => r.feed("81 05 48 65 6c 6c 6f")],
+      ["end of input", (r) => r.conn.receiveEof()],
+      ["abort()", (r) => r.conn.abort()],
+      ["Close exchange", (r) => r.feed(cf(Opcode.CLOSE, ""))],
+    ];
+    for (const [name, end] of ways) {
+      const s = server();
+      end(s);
+      end(s);
+      s.conn.receiveEof();
+      s.conn.abort();
+      assert.equal(s.conn.state, ReadyState.CLOSED, name);
+      assert.equal(s.closedCount(), 1, name);
+    }
   });
 });

@@ -36,6 +36,8 @@ export interface Recorder {
   clearWritten(): void;
   /** Feed hex or bytes (always a fresh copy: the connection takes ownership). */
   feed(data: string | Uint8Array): void;
+  /** How many times onClosed was called (once the state is CLOSED it must be 1). */
+  closedCount(): number;
 }
 
 export function record(
@@ -45,6 +47,7 @@ export function record(
 ): Recorder {
   const events: Event[] = [];
   let out: Uint8Array[] = [];
+  let closed = 0;
   const handler: ConnectionHandler = {
     onMessage: (data, binary) =>
       events.push({
@@ -59,6 +62,9 @@ export function record(
     onError: (error) =>
       events.push({ type: "error", code: error.code, closeCode: error.closeCode, error }),
     onWrite: (chunk) => out.push(chunk.slice()),
+    onClosed: () => {
+      closed++;
+    },
   };
   const conn = new Connection(options, handler);
   if (open) conn.open(codec);
@@ -70,6 +76,7 @@ export function record(
       out = [];
     },
     feed: (data) => conn.receiveData(typeof data === "string" ? hex(data) : data.slice()),
+    closedCount: () => closed,
   };
 }
 

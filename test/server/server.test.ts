@@ -151,6 +151,32 @@ describe("WebSocketServer with the ws client", () => {
     ws.close();
   });
 
+  it("permessage-deflate: a client that sends and closes at once gets every echo, then the server's Close", async () => {
+    const { server, url } = await start({ perMessageDeflate: true });
+    echo(server);
+    const serverClosed = new Promise<[number, boolean]>((resolve) =>
+      server.on("connection", (c: WebSocketConnection) =>
+        c.on("close", (code: number, _reason: string, clean: boolean) => resolve([code, clean])),
+      ),
+    );
+    const ws = new WebSocket(url, { perMessageDeflate: true });
+    await opened(ws);
+    const events: string[] = [];
+    ws.on("message", (data: Buffer) => events.push(data.toString()));
+    const clientClosed = new Promise<void>((resolve) =>
+      ws.on("close", (code: number) => {
+        events.push(`close ${code}`);
+        resolve();
+      }),
+    );
+    const sent = Array.from({ length: 20 }, (_, i) => `line ${i} ${"x".repeat(i * 50)}`);
+    for (const text of sent) ws.send(text);
+    ws.close(1000);
+    await clientClosed;
+    assert.deepEqual(events, [...sent, "close 1000"]);
+    assert.deepEqual(await serverClosed, [1000, true]);
+  });
+
   it("bytes that arrive in the same packet as the upgrade request are not lost", async () => {
     const { server, url } = await start();
     echo(server);
