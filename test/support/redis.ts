@@ -31,7 +31,10 @@ export interface RedisServer {
   /** PID of the running server; undefined while stopped. */
   readonly pid: number | undefined;
   readonly running: boolean;
-  /** Stop the server (SIGTERM, then SIGKILL after a grace period) and wait until it has exited. */
+  /**
+   * Stop the server (SIGTERM, then SIGKILL after a grace period) and wait until it has exited.
+   * Its directory stays (for `start()`); `close()` removes it.
+   */
   stop(): Promise<void>;
   /** Kill the server at once (SIGKILL): a crash. */
   kill(): Promise<void>;
@@ -50,8 +53,13 @@ export interface RedisServer {
 const HOST = "127.0.0.1";
 const PORT_ATTEMPTS = 10;
 
-/** Servers still running, killed synchronously if the test process exits without closing them. */
+/**
+ * Servers still running and directories not removed yet: if the test process exits without
+ * `close()` (a failed test, or a test that only called `stop()`), the servers are killed and the
+ * directories removed synchronously on exit.
+ */
 const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
@@ -67,6 +75,7 @@ function installExitHook(): void {
         }
       }
     }
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 }
 
@@ -176,6 +185,9 @@ class Server implements RedisServer {
       child.once("error", () => resolve(false));
     });
     if (!spawned) throw new Error("cannot run redis-server (apt-get install redis-server)");
+    // A server someone forgot to close must not keep the test process alive: the exit hook
+    // kills it. (stop() holds the process open with its grace timer while it waits.)
+    child.unref();
     live.add(child);
     child.once("exit", () => live.delete(child));
     this.#child = child;
@@ -258,6 +270,7 @@ class Server implements RedisServer {
     this.#closed = true;
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
+    dirs.delete(this.dir);
   }
 }
 
@@ -265,6 +278,7 @@ class Server implements RedisServer {
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   installExitHook();
   const dir = mkdtempSync(join(tmpdir(), "duplex-redis-"));
+  dirs.add(dir);
   const server = new Server(dir, options.args ?? [], options.readyTimeoutMs ?? 10_000);
   try {
     await server.startOnFreePort();
