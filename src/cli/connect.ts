@@ -1,9 +1,11 @@
 /**
  * `duplex connect <url>`: an interactive WebSocket client in the spirit of wscat/websocat, on our
  * own client (src/client). Lines read from stdin are sent, received messages are printed; lines
- * starting with `/` are commands (/close, /ping, /help). Scriptable: payload-only output when
- * stdout is not a terminal, diagnostics on stderr, and exit codes that say how it ended.
+ * starting with `/` are commands (/close, /ping with the pong's round-trip time, /help).
+ * Scriptable: payload-only output when stdout is not a terminal, diagnostics on stderr, and exit
+ * codes that say how it ended.
  */
+import { isUtf8 } from "node:buffer";
 import { STATUS_CODES } from "node:http";
 import { createInterface, type Interface } from "node:readline";
 import { WebSocket, type WebSocketOptions } from "../client/index.js";
@@ -36,12 +38,16 @@ Output:
       < 12:03:04.123 hello          > 12:03:04.120 hi
   otherwise (or --quiet): received payloads only, one per line, nothing else
   Binary messages are always shown as hex: [binary 5 B] 68 65 6c 6c 6f
+  /ping: the transcript shows the ping sent and the pong received with the round-trip time
+      > 12:03:04.120 [ping] hello   < 12:03:04.121 [pong] hello (round trip 0.6 ms)
+  with payload-only output the pong line goes to stderr: [pong] hello (round trip 0.6 ms)
   Notices (connected to..., disconnected...) go to stderr when it is a terminal; warnings and
   errors always go to stderr.
 
 Commands (a line of their own; start a line with // to send one beginning with /):
   /close [CODE [REASON]]  close with CODE (1000 or 3000-4999, default 1000) and REASON
-  /ping [DATA]            send a ping (not available: the duplex client exposes no pings)
+  /ping [DATA]            send a ping with DATA (at most 125 UTF-8 bytes); the pong is printed
+                          with the round-trip time
   /help                   list the commands
 
 End of input: when stdin ends (Ctrl-D, or the end of a pipe) the connection is closed with 1000
@@ -201,6 +207,8 @@ class Session {
   #interrupted = false;
   #failure: unknown = undefined;
   #input: Interface | null = null;
+  /** Pings sent and not answered yet, oldest first. */
+  #pings: { readonly data: Buffer; readonly sentAt: number }[] = [];
   #waitTimer: NodeJS.Timeout | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
   readonly #onAbort = (): void => {
@@ -220,6 +228,7 @@ class Session {
     });
     ws.addEventListener("open", () => this.#onOpen());
     ws.addEventListener("message", (event) => this.#onMessage(event.data));
+    ws.addEventListener("pong", (event) => this.#onPong(event.data));
     ws.addEventListener("error", (event) => {
       this.#failure = event.error ?? new Error(event.message);
     });
@@ -270,6 +279,21 @@ class Session {
     else if (Buffer.isBuffer(data)) body = describeBinary(data);
     else return; // binaryType stays "nodebuffer"
     this.#print("<", body);
+  }
+
+  /** A pong: matched with the oldest ping that carried the same data (RFC 6455 §5.5.3). */
+  #onPong(data: Buffer): void {
+    const now = performance.now();
+    const at = this.#pings.findIndex((ping) => ping.data.equals(data));
+    let suffix = " (unsolicited)";
+    if (at >= 0) {
+      suffix = ` (round trip ${formatMs(now - (this.#pings[at]?.sentAt ?? now))})`;
+      // A peer may answer only the latest of several pings: the earlier ones are answered too.
+      this.#pings.splice(0, at + 1);
+    }
+    const line = `${describeControl("pong", data)}${suffix}`;
+    if (this.#transcript) this.#print("<", line);
+    else this.#notice(oneLine(line));
   }
 
   #onClose(code: number, reason: string, wasClean: boolean): void {
@@ -387,9 +411,17 @@ class Session {
       case "help":
         for (const text of COMMAND_HELP) this.#notice(text);
         return;
-      case "ping":
-        this.#warn("/ping is not available: the duplex WebSocket client does not expose pings");
+      case "ping": {
+        const data = Buffer.from(rest, "utf8");
+        if (data.length > MAX_PING_BYTES) {
+          this.#warn(`/ping: the data must be at most ${MAX_PING_BYTES} UTF-8 bytes`);
+          return;
+        }
+        this.#pings.push({ data, sentAt: performance.now() });
+        this.#ws.ping(data);
+        this.#print(">", describeControl("ping", data), true);
         return;
+      }
       case "close": {
         const [, codeText = "", reason = ""] = /^(\S*)\s*(.*)$/.exec(rest) ?? [];
         const code = codeText === "" ? 1000 : Number(codeText);
@@ -461,11 +493,13 @@ class Session {
 }
 
 const HIGH_WATER = 1024 * 1024;
+/** A control frame's payload limit (RFC 6455 §5.5). */
+const MAX_PING_BYTES = 125;
 const LOW_WATER = 256 * 1024;
 
 const COMMAND_HELP = [
   "/close [CODE [REASON]]  close with CODE (1000 or 3000-4999, default 1000) and REASON",
-  "/ping [DATA]            send a ping (not available with the duplex client)",
+  "/ping [DATA]            send a ping; the pong is printed with the round-trip time",
   "/help                   this list",
   "//text                  send '/text' (lines starting with / are commands)",
   "Ctrl-D ends the input and closes with 1000",
@@ -513,6 +547,18 @@ const TLS_CERTIFICATE_CODES = new Set([
 export function describeBinary(bytes: Buffer): string {
   const hex = bytes.toString("hex").replace(/(..)(?!$)/g, "$1 ");
   return bytes.length === 0 ? "[binary 0 B]" : `[binary ${bytes.length} B] ${hex}`;
+}
+
+/** `[ping] hello`: the payload as text when it is UTF-8, else as hex. */
+function describeControl(kind: "ping" | "pong", data: Buffer): string {
+  if (data.length === 0) return `[${kind}]`;
+  const body = isUtf8(data) ? data.toString("utf8") : describeBinary(data);
+  return `[${kind}] ${body}`;
+}
+
+/** 0.6 ms, 12.3 ms, 250 ms */
+function formatMs(ms: number): string {
+  return ms < 100 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
 }
 
 /** JSON text re-indented with two spaces; anything else unchanged. */

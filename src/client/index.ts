@@ -2,6 +2,8 @@
 export { CloseEvent, type CloseEventInit, ErrorEvent, type ErrorEventInit } from "./events.js";
 export {
   type BinaryType,
+  type ControlData,
+  type ControlEvent,
   WebSocket,
   type WebSocketData,
   type WebSocketEventMap,

@@ -61,13 +61,23 @@ export interface WebSocketOptions {
   readonly tls?: tls.ConnectionOptions;
 }
 
-/** Event types and their classes, as in lib.dom's WebSocketEventMap. */
+/** Event types and their classes, as in lib.dom's WebSocketEventMap, plus Node's ping/pong. */
 export interface WebSocketEventMap {
   open: Event;
   message: MessageEvent;
   close: CloseEvent;
   error: ErrorEvent;
+  /** Node only: a Ping from the server (already answered); `data` is its payload (Buffer). */
+  ping: ControlEvent;
+  /** Node only: a Pong from the server; `data` is its payload (Buffer). */
+  pong: ControlEvent;
 }
+
+/** A `ping` or `pong` event: a MessageEvent whose `data` is the frame's payload. */
+export type ControlEvent = MessageEvent & { readonly data: Buffer };
+
+/** What ping() and pong() accept as payload (at most 125 bytes; strings as UTF-8). */
+export type ControlData = string | ArrayBuffer | ArrayBufferView;
 
 type Listener<E> = ((this: WebSocket, event: E) => unknown) | { handleEvent(event: E): unknown };
 type AddOptions =
@@ -88,6 +98,7 @@ const CLOSED = 3;
 type State = typeof CONNECTING | typeof OPEN | typeof CLOSING | typeof CLOSED;
 
 const MAX_REASON_BYTES = 123;
+const MAX_CONTROL_BYTES = 125;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
@@ -439,6 +450,33 @@ export class WebSocket extends EventTarget {
     this.#flush();
   }
 
+  /**
+   * Node only, like `ws`: send a Ping frame; the server's Pong arrives as a `pong` event whose
+   * `data` is its payload (a Buffer). `data` is at most 125 bytes (a string as UTF-8), else a
+   * RangeError (code `WS_ERR_CONTROL_PAYLOAD_TOO_LONG`). Throws an InvalidStateError
+   * DOMException while CONNECTING; once closing started the ping is dropped (nothing is sent,
+   * nothing thrown), as `ws` does.
+   */
+  ping(data?: ControlData): void {
+    this.#sendControl("ping", data);
+  }
+
+  /** Node only: send an unsolicited Pong frame (a one-way heartbeat); same rules as ping(). */
+  pong(data?: ControlData): void {
+    this.#sendControl("pong", data);
+  }
+
+  #sendControl(kind: "ping" | "pong", data: ControlData | undefined): void {
+    const bytes = controlPayload(kind, data);
+    if (this.#state === CONNECTING) {
+      throw new DOMException("WebSocket is still CONNECTING", "InvalidStateError");
+    }
+    const conn = this.#conn;
+    if (this.readyState !== OPEN || conn === null) return;
+    if (kind === "ping") conn.ping(bytes);
+    else conn.pong(bytes);
+  }
+
   // ---- opening handshake ------------------------------------------------------------------
 
   #listenForHandshake(): void {
@@ -507,6 +545,8 @@ export class WebSocket extends EventTarget {
     this.#clearTimer();
     this.#conn = conn;
     conn.on("message", (data: Buffer, isBinary: boolean) => this.#onMessage(data, isBinary));
+    conn.on("ping", (data: Buffer) => this.#onControl("ping", data));
+    conn.on("pong", (data: Buffer) => this.#onControl("pong", data));
     conn.on("error", (error: unknown) => {
       this.#failure ??= { error };
     });
@@ -546,6 +586,10 @@ export class WebSocket extends EventTarget {
       payload = copy;
     } else payload = new Blob([data]);
     this.dispatchEvent(new MessageEvent("message", { data: payload, origin: this.#origin }));
+  }
+
+  #onControl(type: "ping" | "pong", data: Buffer): void {
+    this.dispatchEvent(new MessageEvent(type, { data, origin: this.#origin }));
   }
 
   #enqueue(item: Outgoing): void {
@@ -622,6 +666,22 @@ for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED }
 }
 
 function ignore(): void {}
+
+/** A ping/pong payload as bytes, at most 125 of them (RFC 6455 §5.5). */
+function controlPayload(kind: string, data: ControlData | undefined): Buffer {
+  let bytes: Buffer;
+  if (data === undefined) bytes = Buffer.alloc(0);
+  else if (data instanceof ArrayBuffer) bytes = Buffer.from(new Uint8Array(data));
+  else if (ArrayBuffer.isView(data)) bytes = Buffer.from(toBuffer(data));
+  else bytes = Buffer.from(String(data), "utf8");
+  if (bytes.length > MAX_CONTROL_BYTES) {
+    const error = new RangeError(
+      `The ${kind} payload must be at most ${MAX_CONTROL_BYTES} bytes, got ${bytes.length}`,
+    );
+    throw Object.assign(error, { code: "WS_ERR_CONTROL_PAYLOAD_TOO_LONG" as const });
+  }
+  return bytes;
+}
 
 function buildRequestFor(
   url: URL,

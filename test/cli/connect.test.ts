@@ -147,16 +147,42 @@ describe("duplex connect against an echo server", () => {
     assert.equal(r.stdout, "hi");
   });
 
-  it("/ping reports that pings are not available and the session goes on; // sends a /line", async () => {
+  it("/ping hello prints the pong with the round-trip time on stderr; // sends a /line", async () => {
     const r = await runCli(["connect", url], {
       stdin: "/ping hello\n//etc/passwd\n/nope\nafter\n",
     });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, "/etc/passwd\nafter");
-    const warnings = r.stderr.split("\n");
-    assert.equal(warnings.length, 2);
-    assert.match(warnings[0] ?? "", /^duplex connect: \/ping is not available/);
-    assert.match(warnings[1] ?? "", /^duplex connect: unknown command '\/nope'/);
+    assert.equal(r.stdout, "/etc/passwd\nafter", "stdout keeps the payloads only");
+    const lines = r.stderr.split("\n").sort();
+    assert.equal(lines.length, 2, r.stderr);
+    assert.match(lines[0] ?? "", /^\[pong\] hello \(round trip \d+(\.\d)? ms\)$/);
+    assert.match(lines[1] ?? "", /^duplex connect: unknown command '\/nope'/);
+  });
+
+  it("/ping in the transcript: the ping sent and the pong received, with direction and time", async () => {
+    const r = await runCli(["connect", url, "-t"], { stdin: "/ping hello ✓\n/ping\n" });
+    assert.equal(r.code, 0, r.stderr);
+    const out = r.stdout.split("\n");
+    assert.equal(out.length, 4, r.stdout);
+    assert.match(out[0] ?? "", new RegExp(`^> ${TIME} \\[ping\\] hello ✓$`));
+    assert.match(out[1] ?? "", new RegExp(`^> ${TIME} \\[ping\\]$`));
+    assert.match(
+      out[2] ?? "",
+      new RegExp(`^< ${TIME} \\[pong\\] hello ✓ \\(round trip \\d+(\\.\\d)? ms\\)$`),
+    );
+    assert.match(
+      out[3] ?? "",
+      new RegExp(`^< ${TIME} \\[pong\\] \\(round trip \\d+(\\.\\d)? ms\\)$`),
+    );
+    assert.equal(r.stderr, "");
+  });
+
+  it("/ping with more than 125 bytes of data is refused and the session goes on", async () => {
+    const r = await runCli(["connect", url, "-t"], { stdin: `/ping ${"é".repeat(63)}\nafter\n` });
+    assert.equal(r.code, 0, r.stderr);
+    assertOneLine(r, /\/ping: the data must be at most 125 UTF-8 bytes$/);
+    assert.doesNotMatch(r.stdout, /\[ping\]/);
+    assert.match(r.stdout, /< \S+ after$/);
   });
 
   it("/help lists the commands on stderr", async () => {
@@ -505,6 +531,7 @@ describe("duplex connect: usage (exit 2)", () => {
     ]) {
       assert.ok(r.stdout.includes(text), text);
     }
+    assert.match(r.stdout, /\/ping \[DATA\] +send a ping .*\n +with the round-trip time/);
   });
 });
 

@@ -684,3 +684,117 @@ describe("WebSocket (client) API rules", timeout, () => {
     assert.deepEqual([event.code, event.reason, event.wasClean], [1000, "just a reason", true]);
   });
 });
+
+describe("WebSocket (client) ping and pong (Node only, like ws)", timeout, () => {
+  /** The next `type` event's data. */
+  function next(ws: WebSocket, type: "ping" | "pong"): Promise<Buffer> {
+    return new Promise((resolve) =>
+      ws.addEventListener(type, (event) => resolve(event.data), { once: true }),
+    );
+  }
+
+  it("ping(data): the ws server gets the Ping and the Pong comes back as a pong event", async () => {
+    const { wss, url } = await peerServer();
+    const pings: string[] = [];
+    wss.on("connection", (peer: PeerSocket) =>
+      peer.on("ping", (data: Buffer) => pings.push(data.toString("hex"))),
+    );
+    const ws = client(url);
+    await observe(ws).opened;
+    let pong = next(ws, "pong");
+    ws.ping("hello ✓");
+    const first = await pong;
+    assert.ok(Buffer.isBuffer(first));
+    assert.equal(first.toString(), "hello ✓");
+    pong = next(ws, "pong");
+    ws.ping(new Uint8Array([1, 2, 3]));
+    assert.deepEqual([...(await pong)], [1, 2, 3]);
+    pong = next(ws, "pong");
+    ws.ping();
+    assert.equal((await pong).length, 0);
+    assert.deepEqual(pings, [Buffer.from("hello ✓").toString("hex"), "010203", ""]);
+  });
+
+  it("a Ping from the server fires a ping event and is answered; pong(data) sends an unsolicited Pong", async () => {
+    const { wss, url } = await peerServer();
+    const peerPongs: string[] = [];
+    let pongsWanted = { count: 0, resolve: () => {} };
+    /** Resolves once the peer has seen `count` Pongs in all. */
+    const peerSawPongs = (count: number) =>
+      new Promise<void>((resolve) => {
+        pongsWanted = { count, resolve };
+        if (peerPongs.length >= count) resolve();
+      });
+    const connected = new Promise<PeerSocket>((resolve) =>
+      wss.on("connection", (p: PeerSocket) => {
+        p.on("pong", (data: Buffer) => {
+          peerPongs.push(data.toString());
+          if (peerPongs.length >= pongsWanted.count) pongsWanted.resolve();
+        });
+        resolve(p);
+      }),
+    );
+    const ws = client(url);
+    await observe(ws).opened;
+    const peer = await connected;
+    const ping = next(ws, "ping");
+    peer.ping("from the server");
+    assert.equal((await ping).toString(), "from the server");
+    await peerSawPongs(1);
+    ws.pong("heartbeat");
+    await peerSawPongs(2);
+    assert.deepEqual(peerPongs, ["from the server", "heartbeat"]);
+  });
+
+  it("the same API on our server's connections: ping/pong methods and events both ways", async () => {
+    const server = await new Promise<WebSocketServer>((resolve) => {
+      const s: WebSocketServer = new WebSocketServer({ port: 0 }, () => resolve(s));
+    });
+    cleanups.push(() => server.close(100));
+    const conn = new Promise<WebSocketConnection>((resolve) => server.on("connection", resolve));
+    const { port } = server.address() as AddressInfo;
+    const ws = client(`ws://127.0.0.1:${port}`);
+    await observe(ws).opened;
+    const c = await conn;
+    const serverPing = new Promise<Buffer>((resolve) => c.once("ping", resolve));
+    const clientPong = next(ws, "pong");
+    ws.ping("c→s");
+    assert.equal((await serverPing).toString(), "c→s");
+    assert.equal((await clientPong).toString(), "c→s");
+    const clientPing = next(ws, "ping");
+    const serverPong = new Promise<Buffer>((resolve) => c.once("pong", resolve));
+    c.ping("s→c");
+    assert.equal((await clientPing).toString(), "s→c");
+    assert.equal((await serverPong).toString(), "s→c");
+  });
+
+  it("rules: at most 125 bytes (RangeError), InvalidStateError while CONNECTING, dropped once closing", async () => {
+    const { wss, url } = await peerServer();
+    const pings: string[] = [];
+    wss.on("connection", (peer: PeerSocket) =>
+      peer.on("ping", (data: Buffer) => pings.push(data.toString())),
+    );
+    const ws = client(url);
+    const o = observe(ws);
+    assert.throws(
+      () => ws.ping(),
+      (e: unknown) => e instanceof DOMException && e.name === "InvalidStateError",
+    );
+    const tooLong = (e: unknown) =>
+      e instanceof RangeError &&
+      /at most 125 bytes, got 126/.test(e.message) &&
+      (e as { code?: string }).code === "WS_ERR_CONTROL_PAYLOAD_TOO_LONG";
+    assert.throws(() => ws.ping("x".repeat(126)), tooLong, "checked before the state");
+    await o.opened;
+    assert.throws(() => ws.ping("é".repeat(63)), tooLong, "UTF-8 bytes are counted");
+    assert.throws(() => ws.pong(new Uint8Array(126)), tooLong);
+    const pong = next(ws, "pong");
+    ws.ping("y".repeat(125));
+    assert.equal((await pong).length, 125);
+    ws.close(1000);
+    assert.doesNotThrow(() => ws.ping("after close"));
+    await o.closed;
+    assert.doesNotThrow(() => ws.ping("after closed"));
+    assert.deepEqual(pings, ["y".repeat(125)]);
+  });
+});
