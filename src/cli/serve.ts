@@ -41,8 +41,10 @@ Options:
   --api-key KEY        enable POST /api/publish for this key (DUPLEX_API_KEY)
   --broker URL         'memory' (default: this process only) or redis://HOST:PORT[/DB] to
                        share channels, history and presence with other nodes (DUPLEX_BROKER)
-  --node NAME          this node's name in /healthz and /stats.json (DUPLEX_NODE,
-                       default: host:port)
+  --node NAME          this node's name in /healthz, /stats.json and connect replies
+                       (DUPLEX_NODE, default: host:port)
+  --drain-ms N         on SIGTERM, spread the clients' reconnect orders over N ms so they
+                       come back to the other nodes gradually (DUPLEX_DRAIN_MS, default 0)
   -h, --help           print this help`;
 
 export interface ServeOptions {
@@ -61,8 +63,10 @@ export interface ServeOptions {
   readonly broker?: Broker;
   /** "memory" or a redis:// URL (ignored when `broker` is given). @default "memory" */
   readonly brokerUrl?: string;
-  /** Reported by /healthz and /stats.json. @default "host:port" */
+  /** Reported by /healthz, /stats.json and connect replies. @default "host:port" */
   readonly node?: string;
+  /** Spread the disconnects of a graceful shutdown over this many ms. @default 0 */
+  readonly drainMs?: number;
   /** Stats publication period. @default 1000 */
   readonly statsIntervalMs?: number;
 }
@@ -81,6 +85,7 @@ export function parseServeArgs(
     "api-key": { type: "string" },
     broker: { type: "string" },
     node: { type: "string" },
+    "drain-ms": { type: "string" },
   });
   const pick = (flag: string | undefined, name: string): string | undefined =>
     flag ?? (env[name] === "" ? undefined : env[name]);
@@ -97,6 +102,7 @@ export function parseServeArgs(
     throw new CliError(`--broker must be 'memory' or a redis:// URL, got '${brokerUrl}'`, 2);
   }
   const node = pick(values.node, "DUPLEX_NODE");
+  const drainMs = pick(values["drain-ms"], "DUPLEX_DRAIN_MS");
   return {
     host: pick(values.host, "DUPLEX_HOST") ?? "127.0.0.1",
     port: integer("--port", pick(values.port, "DUPLEX_PORT") ?? "8080", 0, 65535),
@@ -114,6 +120,7 @@ export function parseServeArgs(
     ...(apiKey === undefined ? {} : { apiKey }),
     ...(brokerUrl === undefined ? {} : { brokerUrl }),
     ...(node === undefined ? {} : { node }),
+    ...(drainMs === undefined ? {} : { drainMs: integer("--drain-ms", drainMs, 0, 600_000) }),
   };
 }
 
@@ -196,6 +203,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
     broker,
     namespaces: namespaces(),
     maxPublishBytes: 16 * 1024,
+    ...(options.drainMs === undefined ? {} : { drainMs: options.drainMs }),
     ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
     ...(options.clientBundleDir === undefined ? {} : { clientBundleDir: options.clientBundleDir }),
     ...(options.jwtSecret === undefined

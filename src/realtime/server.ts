@@ -35,7 +35,17 @@ export interface RealtimeServerOptions extends HubOptions {
    * @default the dist/browser folder next to this module
    */
   readonly clientBundleDir?: string;
+  /**
+   * close() spreads the clients' disconnects (4000) evenly over this many ms instead of sending
+   * them all at once, so that the clients of a node being shut down come back to the other nodes
+   * at a steady rate rather than all in the same instant. The node keeps serving the clients not
+   * yet disconnected. @default 0 (all at once)
+   */
+  readonly drainMs?: number;
 }
+
+/** Disconnects during a drain are sent in batches this far apart. */
+const DRAIN_TICK_MS = 10;
 
 const BUNDLE_FILES = new Set([
   "duplex-client.js",
@@ -57,6 +67,8 @@ export class RealtimeServer extends Hub {
   private readonly servers = new Set<WebSocketServer>();
   private readonly bundleDir: string;
   private readonly bundleCache = new Map<string, Buffer>();
+  private readonly drainMs: number;
+  private closing = false;
 
   constructor(options: RealtimeServerOptions) {
     super(options);
@@ -64,6 +76,11 @@ export class RealtimeServer extends Hub {
     this.apiPath = options.apiPath ?? "/api";
     this.bundleDir =
       options.clientBundleDir ?? fileURLToPath(new URL("../browser/", import.meta.url));
+    const drainMs = options.drainMs ?? 0;
+    if (!(drainMs >= 0) || !Number.isFinite(drainMs)) {
+      throw new RangeError(`RealtimeServer: drainMs must be a number >= 0, got ${drainMs}`);
+    }
+    this.drainMs = drainMs;
   }
 
   /**
@@ -112,6 +129,8 @@ export class RealtimeServer extends Hub {
     }
     const session = new Session(ws, this, request);
     this.sessions.add(session);
+    // Shutting down: a connection that still arrives is sent elsewhere at once.
+    if (this.closing) session.disconnect(DisconnectCode.SHUTDOWN);
     return session;
   }
 
@@ -129,9 +148,26 @@ export class RealtimeServer extends Hub {
 
   /**
    * Shut down: every client is told to reconnect elsewhere (4000, with its own jittered
-   * backoff), then the WebSocket servers close. The broker is the caller's to close.
+   * backoff) — all at once, or spread over `drainMs` — then the WebSocket servers close (waiting
+   * up to `timeoutMs` for the closing handshakes). The broker is the caller's to close.
    */
   async close(timeoutMs = 5_000): Promise<void> {
+    this.closing = true;
+    const sessions = [...this.sessions];
+    const n = sessions.length;
+    // Batch b (of `batches`, evenly spaced over drainMs) disconnects its share of the sessions.
+    const batches = Math.max(1, Math.min(n, Math.floor(this.drainMs / DRAIN_TICK_MS)));
+    const start = Date.now();
+    for (let b = 0; b < batches; b++) {
+      const wait = start + (b * this.drainMs) / batches - Date.now();
+      if (b > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const share = sessions.slice(
+        Math.floor((b * n) / batches),
+        Math.floor(((b + 1) * n) / batches),
+      );
+      for (const s of share) s.disconnect(DisconnectCode.SHUTDOWN);
+    }
+    // Sessions that connected meanwhile were refused by handleConnection.
     for (const s of [...this.sessions]) s.disconnect(DisconnectCode.SHUTDOWN);
     await Promise.all([...this.servers].map((wss) => wss.close(timeoutMs)));
     this.servers.clear();

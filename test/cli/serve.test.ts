@@ -135,6 +135,8 @@ describe("duplex serve: options", () => {
     assert.equal(parseServeArgs([], redisEnv).brokerUrl, "redis://127.0.0.1:6399");
     assert.equal(parseServeArgs([], redisEnv).node, "n1");
     assert.equal(parseServeArgs(["--broker", "memory"], redisEnv).brokerUrl, "memory");
+    assert.equal(parseServeArgs(["--drain-ms", "1500"], {}).drainMs, 1500);
+    assert.equal(parseServeArgs([], { DUPLEX_DRAIN_MS: "250" }).drainMs, 250);
   });
 
   it("bad flags are one line with exit code 2", async () => {
@@ -144,6 +146,7 @@ describe("duplex serve: options", () => {
       ["--tls-cert", "a.pem"],
       ["extra"],
       ["--broker", "mysql://x"],
+      ["--drain-ms", "-5"],
     ]) {
       const r = await runCli(["serve", ...args]);
       assert.equal(r.code, 2, args.join(" "));

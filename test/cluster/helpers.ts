@@ -32,6 +32,10 @@ export interface NodeClient {
   connects: number;
   /** Time of the last connect reply (ms, performance.now()). */
   connectedAt: number;
+  /** Time of the last disconnect (ms, performance.now()). */
+  disconnectedAt: number;
+  /** Time the last connection attempt started (ms, performance.now()). */
+  attemptAt: number;
   /** Disconnect codes seen, in order. */
   readonly codes: number[];
 }
@@ -48,13 +52,28 @@ export function nodeClient(
     onlineEvents: null,
     ...options,
   });
-  const nc: NodeClient = { client, name, node: undefined, connects: 0, connectedAt: 0, codes: [] };
+  const nc: NodeClient = {
+    client,
+    name,
+    node: undefined,
+    connects: 0,
+    connectedAt: 0,
+    disconnectedAt: 0,
+    attemptAt: 0,
+    codes: [],
+  };
+  client.on("state", (e) => {
+    if (e.state === "connecting") nc.attemptAt = performance.now();
+  });
   client.on("connected", (r) => {
     nc.node = r.node;
     nc.connects++;
     nc.connectedAt = performance.now();
   });
-  client.on("disconnected", (e) => nc.codes.push(e.code));
+  client.on("disconnected", (e) => {
+    nc.codes.push(e.code);
+    nc.disconnectedAt = performance.now();
+  });
   // Errors (a refused subscribe, a failed publish) show up in the checks; keep them off stderr.
   client.on("error", () => undefined);
   return nc;
@@ -145,8 +164,10 @@ export class DeliveryChecker {
 
   /**
    * For an acknowledged publication: how many watched streams of `channel` received it, missed it
-   * after being told (`recovered: false` since they started), or missed it silently — the last
-   * must be zero. Streams that started after it are not counted.
+   * and were told so, or missed it silently — the last must be zero. Told means a subscribe reply
+   * said `recovered: false` at the seam where it falls: the new segment starts at or after it in
+   * its epoch, or the old segment ended before it in its epoch and the new one is in another.
+   * Streams that subscribed after it are not counted.
    */
   coverage(channel: string, ack: Position): { received: number; told: number; silent: number } {
     let received = 0;
@@ -154,20 +175,26 @@ export class DeliveryChecker {
     let silent = 0;
     for (const [key, stream] of this.#streams) {
       if (!key.endsWith(`/${channel}`)) continue;
-      const first = stream.segments[0];
+      const segments = stream.segments;
+      const first = segments[0];
       if (first === undefined) continue;
       if (first.epoch === ack.epoch && ack.offset <= first.from) continue; // before it subscribed
       if (
-        stream.segments.some(
-          (s) => s.epoch === ack.epoch && ack.offset > s.from && ack.offset <= s.to,
-        )
+        segments.some((s) => s.epoch === ack.epoch && ack.offset > s.from && ack.offset <= s.to)
       ) {
         received++;
-      } else if (stream.segments.length > 1) {
-        told++;
-      } else {
-        silent++;
+        continue;
       }
+      let wasTold = false;
+      for (let i = 1; i < segments.length && !wasTold; i++) {
+        const prev = segments[i - 1]!;
+        const next = segments[i]!;
+        wasTold =
+          (next.epoch === ack.epoch && ack.offset <= next.from) ||
+          (prev.epoch === ack.epoch && ack.offset > prev.to && next.epoch !== ack.epoch);
+      }
+      if (wasTold) told++;
+      else silent++;
     }
     return { received, told, silent };
   }
@@ -183,4 +210,249 @@ export interface Ack extends Position {
   readonly channel: string;
   readonly data: Json;
   readonly duplicate: boolean;
+}
+
+export interface WorkloadOptions {
+  /** Where clients connect (nginx). */
+  readonly url: string;
+  /** Subscriber clients. */
+  readonly clients: number;
+  /** Channels (a namespace where anyone may publish and read history, e.g. `rooms:`). */
+  readonly channels: readonly string[];
+  /** Channels each subscriber follows (consecutive ones, starting at its index). @default 1 */
+  readonly channelsPerClient?: number;
+  /** Publisher clients; each publishes round-robin over the channels, one ack at a time. */
+  readonly publishers: number;
+  /** Pause after each acknowledged publish, per publisher (bounds the load). */
+  readonly publishPauseMs: number;
+  /** Clients connected at a time at the start. @default 100 */
+  readonly connectBatch?: number;
+  readonly minReconnectDelayMs?: number;
+  readonly maxReconnectDelayMs?: number;
+}
+
+export interface WorkloadReport {
+  readonly acks: number;
+  readonly duplicateAcks: number;
+  readonly deliveries: number;
+  readonly subscribes: number;
+  readonly unrecovered: number;
+  /** (ack, subscriber) pairs where the subscriber received the publication. */
+  readonly received: number;
+  /** (ack, subscriber) pairs missed after a `recovered: false`. */
+  readonly told: number;
+  /** (ack, subscriber) pairs missed without being told: must be 0. */
+  readonly silent: number;
+  /** Acks found neither in history nor in any delivery: must be 0. */
+  readonly falseAcks: number;
+  /** The same publish (publisher, seq) stored under two offsets of one epoch: must be 0. */
+  readonly doubled: number;
+}
+
+/**
+ * Subscribers and publishers (the Node SDK) through the load balancer, with every delivery
+ * checked by a DeliveryChecker and every acknowledgement recorded.
+ */
+export class Workload {
+  readonly subscribers: NodeClient[] = [];
+  readonly publishers: NodeClient[] = [];
+  readonly checker = new DeliveryChecker();
+  readonly acks: Ack[] = [];
+  readonly publishErrors: string[] = [];
+  #running = false;
+  #loops: Promise<void>[] = [];
+  readonly #subscriptions = new Map<NodeClient, string[]>();
+
+  constructor(readonly options: WorkloadOptions) {}
+
+  #clientOptions(): { minReconnectDelayMs?: number; maxReconnectDelayMs?: number } {
+    const o = this.options;
+    return {
+      ...(o.minReconnectDelayMs === undefined
+        ? {}
+        : { minReconnectDelayMs: o.minReconnectDelayMs }),
+      ...(o.maxReconnectDelayMs === undefined
+        ? {}
+        : { maxReconnectDelayMs: o.maxReconnectDelayMs }),
+    };
+  }
+
+  /** Connect and subscribe every subscriber (in batches), and connect the publishers. */
+  async connect(): Promise<void> {
+    const o = this.options;
+    const per = o.channelsPerClient ?? 1;
+    const batch = o.connectBatch ?? 100;
+    for (let start = 0; start < o.clients; start += batch) {
+      const group: NodeClient[] = [];
+      for (let i = start; i < Math.min(o.clients, start + batch); i++) {
+        const nc = nodeClient(o.url, `s${i}`, this.#clientOptions());
+        const channels = Array.from(
+          { length: per },
+          (_, k) => o.channels[(i + k) % o.channels.length]!,
+        );
+        this.#subscriptions.set(nc, channels);
+        for (const ch of channels) {
+          this.checker.watch(nc, ch);
+          nc.client.channel(ch).subscribe();
+        }
+        nc.client.connect();
+        group.push(nc);
+        this.subscribers.push(nc);
+      }
+      await until(() => group.every((nc) => this.subscribed(nc)), 30_000, "subscribers subscribed");
+    }
+    for (let p = 0; p < o.publishers; p++) {
+      const nc = nodeClient(o.url, `p${p}`, this.#clientOptions());
+      nc.client.connect();
+      this.publishers.push(nc);
+    }
+    await until(
+      () => this.publishers.every((p) => p.client.state === "connected"),
+      30_000,
+      "publishers",
+    );
+  }
+
+  /** Connected, with every subscription subscribed. */
+  subscribed(nc: NodeClient): boolean {
+    return (
+      nc.client.state === "connected" &&
+      (this.#subscriptions.get(nc) ?? []).every(
+        (ch) => nc.client.channel(ch).state === "subscribed",
+      )
+    );
+  }
+
+  channelsOf(nc: NodeClient): readonly string[] {
+    return this.#subscriptions.get(nc) ?? [];
+  }
+
+  /** How many subscribers follow `channel`. */
+  subscribersOf(channel: string): number {
+    return [...this.#subscriptions.values()].filter((chs) => chs.includes(channel)).length;
+  }
+
+  startPublishing(): void {
+    const o = this.options;
+    this.#running = true;
+    this.#loops = this.publishers.map(async (nc, p) => {
+      for (let seq = 0; this.#running; seq++) {
+        const channel = o.channels[(seq + p) % o.channels.length]!;
+        const data = { p, seq };
+        try {
+          const r = await nc.client.publish(channel, data);
+          this.acks.push({
+            channel,
+            offset: r.offset,
+            epoch: r.epoch,
+            data,
+            duplicate: r.duplicate === true,
+          });
+        } catch (e) {
+          if (this.publishErrors.length < 20) this.publishErrors.push(String(e));
+        }
+        await sleep(o.publishPauseMs);
+      }
+    });
+  }
+
+  async stopPublishing(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#loops);
+  }
+
+  /** The top of each channel's stream, asked through a publisher. */
+  async tops(): Promise<Map<string, Position>> {
+    const asker = this.publishers[0]!.client;
+    const tops = new Map<string, Position>();
+    for (const ch of this.options.channels) {
+      const page = await asker.channel(ch).history({ limit: 0 });
+      tops.set(ch, { offset: page.offset, epoch: page.epoch });
+    }
+    return tops;
+  }
+
+  /** Wait until every subscriber is at the top of each of its channels. */
+  async converge(ms: number): Promise<Map<string, Position>> {
+    const tops = await this.tops();
+    const behind = (): NodeClient[] =>
+      this.subscribers.filter((nc) =>
+        this.channelsOf(nc).some((ch) => {
+          const pos = this.checker.position(nc, ch);
+          const top = tops.get(ch)!;
+          return pos === undefined || pos.offset !== top.offset || pos.epoch !== top.epoch;
+        }),
+      );
+    await until(
+      () => behind().length === 0,
+      ms,
+      "every subscriber at the top of its channels",
+      () => {
+        const late = behind();
+        const first = late[0];
+        return `${late.length} behind; e.g. ${first?.name} (${first?.client.state}) at ${JSON.stringify(
+          first === undefined
+            ? null
+            : this.channelsOf(first).map((ch) => this.checker.position(first, ch)),
+        )}; tops ${JSON.stringify([...tops])}`;
+      },
+    );
+    return tops;
+  }
+
+  /** Every publication of a channel's current history: offset → data (JSON). */
+  async history(channel: string): Promise<{ epoch: string; data: Map<number, string> }> {
+    const asker = this.publishers[0]!.client.channel(channel);
+    const data = new Map<number, string>();
+    let since = 0;
+    let epoch = "";
+    for (;;) {
+      const page = await asker.history({ since: { offset: since, epoch: "" }, limit: 1000 });
+      epoch = page.epoch;
+      for (const p of page.publications) data.set(p.offset, JSON.stringify(p.data));
+      const last = page.publications.at(-1);
+      if (last === undefined || last.offset >= page.offset) break;
+      since = last.offset;
+    }
+    return { epoch, data };
+  }
+
+  /** Check every acknowledgement against history and deliveries. */
+  async verify(): Promise<WorkloadReport> {
+    const histories = new Map<string, { epoch: string; data: Map<number, string> }>();
+    for (const ch of this.options.channels) histories.set(ch, await this.history(ch));
+    let received = 0;
+    let told = 0;
+    let silent = 0;
+    let falseAcks = 0;
+    let doubled = 0;
+    for (const h of histories.values()) doubled += h.data.size - new Set(h.data.values()).size;
+    for (const a of this.acks) {
+      const data = JSON.stringify(a.data);
+      const h = histories.get(a.channel)!;
+      const inHistory = h.epoch === a.epoch && h.data.get(a.offset) === data;
+      const delivered = this.checker.content.get(`${a.channel}|${a.epoch}|${a.offset}`) === data;
+      if (!inHistory && !delivered) falseAcks++;
+      const c = this.checker.coverage(a.channel, a);
+      received += c.received;
+      told += c.told;
+      silent += c.silent;
+    }
+    return {
+      acks: this.acks.length,
+      duplicateAcks: this.acks.filter((a) => a.duplicate).length,
+      deliveries: this.checker.delivered,
+      subscribes: this.checker.subscribes,
+      unrecovered: this.checker.unrecovered,
+      received,
+      told,
+      silent,
+      falseAcks,
+      doubled,
+    };
+  }
+
+  close(): void {
+    for (const nc of [...this.subscribers, ...this.publishers]) nc.client.close();
+  }
 }

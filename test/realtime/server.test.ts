@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { MemoryBackend, MemoryBroker } from "../../src/broker/index.js";
-import { DisconnectCode, ErrorCode } from "../../src/realtime/index.js";
+import { DisconnectCode, ErrorCode, RealtimeServer } from "../../src/realtime/index.js";
 import { Peer, type Running, startRealtime, until } from "./helpers.js";
 
 describe("realtime server: connect and bad input", () => {
@@ -441,5 +441,47 @@ describe("realtime server: gaps and broker resync", () => {
       await s.close();
       await broker.close();
     }
+  });
+});
+
+describe("realtime server: shutdown", () => {
+  it("close() tells every client to reconnect elsewhere (4000, reconnect: true)", async () => {
+    const s = await startRealtime();
+    const peers = await Promise.all([1, 2, 3].map(() => Peer.connect(s.url)));
+    await s.close();
+    for (const { peer } of peers) {
+      assert.equal((await peer.closed).code, DisconnectCode.SHUTDOWN);
+      assert.deepEqual(peer.pushes.at(-1), {
+        type: "disconnect",
+        code: DisconnectCode.SHUTDOWN,
+        reason: "server shutdown",
+        reconnect: true,
+      });
+    }
+  });
+
+  it("drainMs spreads the disconnects: the others are still served meanwhile; newcomers are sent away", async () => {
+    const s = await startRealtime({ drainMs: 2000 });
+    const first = await Peer.connect(s.url);
+    const second = await Peer.connect(s.url);
+    const closing = s.close();
+    // One of them is told at once, the other one only half-way through the window.
+    const gone = await Promise.race([
+      first.peer.closed.then(() => second),
+      second.peer.closed.then(() => first),
+    ]);
+    const pong = await gone.peer.request({ type: "ping" });
+    assert.deepEqual(pong.result, {});
+    const late = await Peer.open(s.url);
+    assert.equal((await late.closed).code, DisconnectCode.SHUTDOWN);
+    assert.equal((await gone.peer.closed).code, DisconnectCode.SHUTDOWN);
+    await closing;
+  });
+
+  it("drainMs must be a number >= 0", () => {
+    assert.throws(
+      () => new RealtimeServer({ broker: new MemoryBroker(), drainMs: -1 }),
+      RangeError,
+    );
   });
 });
