@@ -15,10 +15,10 @@ import {
   type Operation,
 } from "./auth.js";
 import type { Broker, BrokerHandler, BrokerPublication } from "./broker.js";
-import { ChannelState, Membership } from "./channel.js";
+import { ChannelState, Membership, type Subscriber } from "./channel.js";
 import { ErrorCode } from "./codes.js";
 import { type Namespace, type NamespaceOptions, Namespaces, type Rule } from "./namespaces.js";
-import { type Executed, ReplyError, type Session } from "./session.js";
+import { type Executed, ReplyError } from "./session.js";
 import {
   type ClientInfo,
   type Command,
@@ -37,8 +37,44 @@ import {
 export interface AuthenticateContext {
   readonly token: string | undefined;
   readonly data: Json | undefined;
-  /** The HTTP upgrade request (node:http IncomingMessage) of the WebSocket. */
+  /**
+   * The HTTP request (node:http IncomingMessage): the WebSocket's upgrade request, or the request
+   * of an HTTP transport (SSE stream, long-poll or command POST).
+   */
   readonly request: unknown;
+}
+
+/**
+ * What the hub needs of a client connection: a WebSocket Session (session.ts), or a stream or
+ * request of the HTTP transports (http-transport.ts).
+ */
+export interface HubSession extends Subscriber {
+  /**
+   * `id` (from Subscriber) names this connection object in the channel tables; `info.client`
+   * is the client id others see and presence is kept under. They are the same for a WebSocket
+   * session; an HTTP client keeps its client id across the streams it opens.
+   */
+  readonly identity: Identity | undefined;
+  readonly info: ClientInfo | undefined;
+  readonly infoJson: string | undefined;
+  /** Channels this client is subscribed to (or subscribing). */
+  readonly channels: Map<string, Membership>;
+  /** The HTTP request the client came with (given to the authenticate hook). */
+  readonly request: unknown;
+  /** Whether the token grants `op` on `channel`. */
+  granted(op: Operation, channel: string): boolean;
+  setIdentity(identity: Identity, name: string | undefined): void;
+  /** Throws ReplyError(PERMISSION_DENIED) when the new identity is for another user. */
+  refreshIdentity(identity: Identity): void;
+  /** Tell the client why (a `disconnect` push) and end the connection. */
+  disconnect(code: number, reason?: string): void;
+  /** The connection ended (sessionClosed was called or is about to be). */
+  readonly isClosed: boolean;
+  /**
+   * Whether joining the presence of `channel` is announced to its members (a `join` push).
+   * HTTP streams that resume a subscription of an earlier request say no. @default yes
+   */
+  announcesJoin?(channel: string): boolean;
 }
 
 export interface RpcContext {
@@ -124,7 +160,7 @@ export class Hub {
   readonly options: ResolvedOptions;
   readonly wireLimits: WireLimits = DEFAULT_WIRE_LIMITS;
   readonly namespaces: Namespaces;
-  readonly sessions = new Set<Session>();
+  readonly sessions = new Set<HubSession>();
   readonly broker: Broker;
   private readonly channels = new Map<string, ChannelState>();
   private readonly rpcs = new Map<string, RpcHandler>();
@@ -224,7 +260,7 @@ export class Hub {
 
   // --- Commands ------------------------------------------------------------------------------
 
-  async execute(s: Session, c: Command): Promise<Executed> {
+  async execute(s: HubSession, c: Command): Promise<Executed> {
     switch (c.type) {
       case "connect":
         return this.connect(s, c.token, c.data, c.name);
@@ -263,7 +299,8 @@ export class Hub {
     }
   }
 
-  private async identify(
+  /** Who presents this token (and data): the JWT verifier, then the authenticate hook. */
+  async identify(
     token: string | undefined,
     data: Json | undefined,
     request: unknown,
@@ -284,7 +321,7 @@ export class Hub {
   }
 
   private async connect(
-    s: Session,
+    s: HubSession,
     token: string | undefined,
     data: Json | undefined,
     name: string | undefined,
@@ -304,7 +341,7 @@ export class Hub {
   }
 
   /** Throw PERMISSION_DENIED unless the namespace rule or the token allows `op`. */
-  private async allow(s: Session, ns: Namespace, op: Operation, channel: string): Promise<void> {
+  async allow(s: HubSession, ns: Namespace, op: Operation, channel: string): Promise<void> {
     if (s.granted(op, channel)) return;
     const rule: Rule = ns.rules[op];
     const subscribed = s.channels.has(channel);
@@ -324,7 +361,7 @@ export class Hub {
   }
 
   private async subscribe(
-    s: Session,
+    s: HubSession,
     channel: string,
     since: StreamPosition | undefined,
   ): Promise<Executed> {
@@ -339,6 +376,8 @@ export class Hub {
     const m = new Membership(s);
     try {
       await state.ready;
+      // Closed meanwhile: sessionClosed already ran, nothing of it may stay in the channel.
+      if (s.isClosed) throw new ReplyError(ErrorCode.INTERNAL, "connection closed");
       // Live delivery first (buffered in m), then read the stream: nothing falls in between.
       state.members.set(s.id, m);
       s.channels.set(channel, m);
@@ -352,7 +391,7 @@ export class Hub {
         },
       };
     } catch (e) {
-      state.members.delete(s.id);
+      if (state.members.get(s.id) === m) state.members.delete(s.id);
       if (s.channels.get(channel) === m) s.channels.delete(channel);
       throw e;
     } finally {
@@ -404,7 +443,7 @@ export class Hub {
   }
 
   private async history(
-    s: Session,
+    s: HubSession,
     channel: string,
     since: StreamPosition | undefined,
     limit: number | undefined,
@@ -432,7 +471,7 @@ export class Hub {
   }
 
   private async presence(
-    s: Session,
+    s: HubSession,
     channel: string,
     cursor: string | undefined,
     limit: number | undefined,
@@ -477,13 +516,13 @@ export class Hub {
     });
   }
 
-  private async leave(s: Session, channel: string): Promise<void> {
+  private async leave(s: HubSession, channel: string): Promise<void> {
     s.channels.delete(channel);
     this.afterLeave(s, channel, true);
   }
 
   /** Remove a session from a channel (after an unsubscribe, a lost position or a close). */
-  afterLeave(s: Session, channel: string, presence: boolean): void {
+  afterLeave(s: HubSession, channel: string, presence: boolean): void {
     const state = this.channels.get(channel);
     if (state === undefined) return;
     state.members.delete(s.id);
@@ -491,11 +530,15 @@ export class Hub {
     this.dropIfIdle(state);
   }
 
-  sessionClosed(s: Session): void {
+  /**
+   * A client connection ended: it leaves its channels, and their presence unless
+   * `leavePresence` is false (an HTTP stream whose client goes on with another request).
+   */
+  sessionClosed(s: HubSession, leavePresence = true): void {
     this.sessions.delete(s);
     for (const channel of [...s.channels.keys()]) {
       s.channels.delete(channel);
-      this.afterLeave(s, channel, true);
+      this.afterLeave(s, channel, leavePresence);
     }
   }
 
@@ -540,21 +583,23 @@ export class Hub {
 
   // --- Presence ------------------------------------------------------------------------------
 
-  private joinPresence(s: Session, channel: string): void {
+  private joinPresence(s: HubSession, channel: string): void {
     const ttl = this.options.presenceTtlMs;
     const member = s.infoJson!;
+    const announce = s.announcesJoin?.(channel) ?? true;
     this.broker
-      .addPresence(channel, s.id, member, ttl)
-      .then(() => this.broker.publishJoin(channel, member))
+      .addPresence(channel, s.info!.client, member, ttl)
+      .then(() => (announce ? this.broker.publishJoin(channel, member) : undefined))
       .catch(() => {
         // Refreshed by the presence timer once the broker is back.
       });
   }
 
-  private leavePresence(s: Session, channel: string): void {
+  /** Remove the client from the channel's presence and announce it (a `leave` push). */
+  leavePresence(s: HubSession, channel: string): void {
     const member = s.infoJson!;
     this.broker
-      .removePresence(channel, s.id)
+      .removePresence(channel, s.info!.client)
       .then(() => this.broker.publishLeave(channel, member))
       .catch(() => {
         // The entry expires after presenceTtlMs.
@@ -569,7 +614,8 @@ export class Hub {
         if (m.buffer !== null) continue;
         const state = this.channels.get(channel);
         if (state?.ns.presence !== true) continue;
-        this.broker.addPresence(channel, s.id, s.infoJson, ttl).catch(() => undefined);
+        const client = s.info!.client;
+        this.broker.addPresence(channel, client, s.infoJson, ttl).catch(() => undefined);
       }
     }
   }

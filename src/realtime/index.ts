@@ -15,9 +15,17 @@ export {
 } from "./auth.js";
 export * from "./broker.js";
 export * from "./codes.js";
+export {
+  clientIdOf,
+  type HttpEndpoint,
+  HttpTransport,
+  type HttpTransportOptions,
+  type OriginPolicy,
+} from "./http-transport.js";
 export type {
   AuthenticateContext,
   HubOptions,
+  HubSession,
   PublishOptions,
   RpcContext,
   RpcHandler,

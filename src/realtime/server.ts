@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ServerOptions, type WebSocketConnection, WebSocketServer } from "../server/index.js";
 import { DisconnectCode, ErrorCode } from "./codes.js";
+import { HttpTransport, type HttpTransportOptions } from "./http-transport.js";
 import { Hub, type HubOptions } from "./hub.js";
 import { ReplyError, Session, toWireError } from "./session.js";
 import { type Json, SUBPROTOCOL } from "./wire.js";
@@ -35,6 +36,12 @@ export interface RealtimeServerOptions extends HubOptions {
    * @default the dist/browser folder next to this module
    */
   readonly clientBundleDir?: string;
+  /**
+   * The HTTP transports next to every path given to attach(): `{path}/sse`, `{path}/poll` and
+   * `{path}/send`, for networks that let no WebSocket through (docs/transports.md), with the
+   * same Origin policy; false turns them off. @default on, with the defaults of HttpTransportOptions
+   */
+  readonly httpTransports?: HttpTransportOptions | false;
   /**
    * close() spreads the clients' disconnects (4000) evenly over this many ms instead of sending
    * them all at once, so that the clients of a node being shut down come back to the other nodes
@@ -67,6 +74,8 @@ export class RealtimeServer extends Hub {
   private readonly servers = new Set<WebSocketServer>();
   private readonly bundleDir: string;
   private readonly bundleCache = new Map<string, Buffer>();
+  /** SSE, long-polling and command POSTs (undefined when turned off). */
+  readonly httpTransport: HttpTransport | undefined;
   private readonly drainMs: number;
   private closing = false;
 
@@ -76,6 +85,10 @@ export class RealtimeServer extends Hub {
     this.apiPath = options.apiPath ?? "/api";
     this.bundleDir =
       options.clientBundleDir ?? fileURLToPath(new URL("../browser/", import.meta.url));
+    this.httpTransport =
+      options.httpTransports === false
+        ? undefined
+        : new HttpTransport(this, options.httpTransports ?? {}, () => this.closing);
     const drainMs = options.drainMs ?? 0;
     if (!(drainMs >= 0) || !Number.isFinite(drainMs)) {
       throw new RangeError(`RealtimeServer: drainMs must be a number >= 0, got ${drainMs}`);
@@ -92,6 +105,7 @@ export class RealtimeServer extends Hub {
     path = "/realtime",
     options: WebSocketOptions = {},
   ): WebSocketServer {
+    this.httpTransport?.route(path, options.allowedOrigins);
     return this.webSocketServer({ server, path }, options);
   }
 
@@ -177,10 +191,12 @@ export class RealtimeServer extends Hub {
   // --- HTTP API ------------------------------------------------------------------------------
 
   /**
-   * Handle a request under the API path (`POST /api/publish`). Returns false for any other path
-   * so the caller can serve it.
+   * Handle a request under the API path (`POST /api/publish`), for the HTTP transports
+   * (`{path}/sse`, `{path}/poll`, `{path}/send` of every attached path) or for the client bundle.
+   * Returns false for any other path so the caller can serve it.
    */
   handleHttp(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (this.httpTransport?.handle(req, res) === true) return true;
     const url = req.url ?? "/";
     const path = url.split("?")[0] ?? "/";
     const file = path.slice(1);

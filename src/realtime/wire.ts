@@ -347,6 +347,14 @@ export function parseCommand(text: string, limits: WireLimits = DEFAULT_WIRE_LIM
   } catch {
     throw new CommandError("message is not JSON");
   }
+  return readCommand(raw, limits);
+}
+
+/**
+ * A command from a JSON value already parsed (e.g. an element of an HTTP transport's request
+ * body); the same checks and errors as parseCommand after the JSON step.
+ */
+export function readCommand(raw: unknown, limits: WireLimits = DEFAULT_WIRE_LIMITS): Command {
   if (!isObject(raw)) throw new CommandError("command must be a JSON object");
   const id = raw.id;
   if (id !== undefined && !isUint(id)) throw new CommandError("id must be a non-negative integer");
