@@ -32,6 +32,11 @@ export class Membership {
   epoch = "";
   /** While subscribing: live publications that arrived before the subscribe reply was sent. */
   buffer: Array<{ epoch: string; pub: BrokerPublication }> | null = [];
+  /**
+   * The broker asked for a resync while the subscribe reply was being computed: the position
+   * in the reply may predate deliveries this node missed, so it is checked again once live.
+   */
+  resync = false;
   /** Policy "latest": newest frame per conflation key while the connection is slow. */
   conflated: Map<string, { frame: Uint8Array; text: string }> | null = null;
 
@@ -106,6 +111,10 @@ export class ChannelState {
     for (const { epoch: e, pub } of buffered) {
       if (!this.members.has(m.subscriber.id)) return;
       this.deliverTo(m, e, pub, new Encoded(this.name, e, pub, this.frameOf));
+    }
+    if (m.resync && this.members.has(m.subscriber.id)) {
+      this.members.delete(m.subscriber.id);
+      m.subscriber.lostPosition(this.name);
     }
   }
 

@@ -387,6 +387,8 @@ export class Hub {
         after: () => {
           if (s.channels.get(channel) !== m) return;
           state.goLive(m, reply.offset, reply.epoch);
+          // Lost at once (a gap in what was buffered, or a resync): it joins when it resubscribes.
+          if (s.channels.get(channel) !== m) return;
           if (ns.presence) this.joinPresence(s, channel);
         },
       };
@@ -574,7 +576,12 @@ export class Hub {
     for (const state of [...this.channels.values()]) {
       if (state.ns.historySize === 0) continue;
       for (const m of [...state.members.values()]) {
-        if (m.buffer !== null) continue; // its subscribe reply is still being computed
+        if (m.buffer !== null) {
+          // Its subscribe reply is still being computed, maybe from history read before the
+          // missed deliveries: it resubscribes as soon as the reply is out (goLive).
+          m.resync = true;
+          continue;
+        }
         state.members.delete(m.subscriber.id);
         m.subscriber.lostPosition(state.name);
       }

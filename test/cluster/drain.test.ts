@@ -9,12 +9,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { DisconnectCode } from "../../src/realtime/index.js";
 import { type Cluster, startCluster } from "../support/cluster.js";
-import { until, Workload } from "./helpers.js";
+import { type NodeClient, nodeClient, until, Workload } from "./helpers.js";
 
 const CLIENTS = Number(process.env.DUPLEX_CLUSTER_CLIENTS ?? 1000);
 const CHANNELS = ["rooms:d0", "rooms:d1", "rooms:d2", "rooms:d3"];
 /** `duplex serve --drain-ms`: the reconnect orders are spread over this window. */
 const DRAIN_MS = Number(process.env.DUPLEX_CLUSTER_DRAIN_MS ?? 1000);
+/** Clients in a presence channel (`chat:` namespace) next to the workload. */
+const MEMBERS = 30;
+const ROOM = "chat:drain";
 
 function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
@@ -23,11 +26,13 @@ function quantile(sorted: readonly number[], q: number): number {
 describe(`cluster: SIGTERM (drain over ${DRAIN_MS} ms) of a node with ${CLIENTS} clients`, () => {
   let cluster: Cluster;
   let work: Workload;
+  const members: NodeClient[] = [];
   before(async () => {
     cluster = await startCluster({ nodes: 3, serveArgs: ["--drain-ms", String(DRAIN_MS)] });
   });
   after(async () => {
     work?.close();
+    for (const m of members) m.client.close();
     await cluster?.close();
   });
 
@@ -40,9 +45,21 @@ describe(`cluster: SIGTERM (drain over ${DRAIN_MS} ms) of a node with ${CLIENTS}
       publishPauseMs: 50,
     });
     await work.connect();
+    for (let i = 0; i < MEMBERS; i++) {
+      const m = nodeClient(cluster.realtimeUrl, `m${i}`);
+      m.client.channel(ROOM).subscribe();
+      m.client.connect();
+      members.push(m);
+    }
+    await until(
+      () => members.every((m) => m.client.channel(ROOM).state === "subscribed"),
+      10_000,
+      "members subscribed",
+    );
     const victim = cluster.nodes[0]!;
+    assert.ok(members.some((m) => m.node === victim.name));
     const onVictim = work.subscribers.filter((c) => c.node === victim.name);
-    const all = [...work.subscribers, ...work.publishers];
+    const all = [...work.subscribers, ...work.publishers, ...members];
     work.startPublishing();
     await until(() => work.acks.length >= 100, 30_000, "publishes before the drain");
 
@@ -56,6 +73,22 @@ describe(`cluster: SIGTERM (drain over ${DRAIN_MS} ms) of a node with ${CLIENTS}
       "every client reconnected to another node",
     );
     for (const c of onVictim) assert.deepEqual(c.codes, [DisconnectCode.SHUTDOWN], c.name);
+    // Presence: the drained node removed its members as it let them go; they are back under their
+    // new connections, and nobody is listed twice (a leftover would stay for presenceTtlMs).
+    const room = members[0]!.client.channel(ROOM);
+    const live = (): string[] => members.map((m) => m.client.clientId ?? "?").sort();
+    await until(
+      async () => {
+        const page = await room.presence({ limit: 100 });
+        return (
+          page.count === MEMBERS &&
+          JSON.stringify(page.members.map((m) => m.client).sort()) === JSON.stringify(live())
+        );
+      },
+      10_000,
+      "presence = the members' current connections",
+      () => cluster.logs(),
+    );
     const back = onVictim.map((c) => c.connectedAt - termAt).sort((a, b) => a - b);
     const told = onVictim.map((c) => c.disconnectedAt - termAt).sort((a, b) => a - b);
     const gap = onVictim.map((c) => c.connectedAt - c.disconnectedAt).sort((a, b) => a - b);

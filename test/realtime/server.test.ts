@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { MemoryBackend, MemoryBroker } from "../../src/broker/index.js";
-import { DisconnectCode, ErrorCode, RealtimeServer } from "../../src/realtime/index.js";
+import {
+  type Broker,
+  type BrokerHandler,
+  DisconnectCode,
+  ErrorCode,
+  RealtimeServer,
+} from "../../src/realtime/index.js";
 import { Peer, type Running, startRealtime, until } from "./helpers.js";
 
 describe("realtime server: connect and bad input", () => {
@@ -440,6 +446,101 @@ describe("realtime server: gaps and broker resync", () => {
     } finally {
       await s.close();
       await broker.close();
+    }
+  });
+});
+
+describe("realtime server: a resync during a subscribe", () => {
+  it("a subscriber whose subscribe reply was being computed during a broker resync is told to resubscribe", {
+    timeout: 10_000,
+  }, async () => {
+    // A broker whose history replies can be held back, and whose handler the test can call.
+    const backend = new MemoryBackend();
+    const inner = new MemoryBroker({ backend });
+    let handler: BrokerHandler | undefined;
+    let hold: Promise<void> | undefined;
+    let reading: (() => void) | undefined;
+    const broker: Broker = {
+      start: (h) => {
+        handler = h;
+        return inner.start(h);
+      },
+      subscribe: (c) => inner.subscribe(c),
+      unsubscribe: (c) => inner.unsubscribe(c),
+      publish: (c, r) => inner.publish(c, r),
+      history: async (c, r) => {
+        const page = await inner.history(c, r);
+        reading?.();
+        if (hold !== undefined) await hold;
+        return page;
+      },
+      addPresence: (c, id, m, t) => inner.addPresence(c, id, m, t),
+      removePresence: (c, id) => inner.removePresence(c, id),
+      presence: (c, cursor, limit) => inner.presence(c, cursor, limit),
+      publishJoin: (c, m) => inner.publishJoin(c, m),
+      publishLeave: (c, m) => inner.publishLeave(c, m),
+      removeHistory: (c) => inner.removeHistory(c),
+      close: () => inner.close(),
+    };
+    const s = await startRealtime({ broker });
+    const other = new MemoryBroker({ backend }); // another node
+    await other.start({ publication() {}, join() {}, leave() {}, resync() {} });
+    try {
+      const first = await Peer.connect(s.url);
+      await first.peer.request({ type: "subscribe", channel: "r" });
+      await s.rt.publish("r", 1);
+      // A second subscriber's subscribe has read history (top: 1) but not replied yet…
+      let release: () => void = () => undefined;
+      hold = new Promise<void>((r) => {
+        release = r;
+      });
+      const read = new Promise<void>((r) => {
+        reading = r;
+      });
+      const late = await Peer.connect(s.url);
+      const replied = late.peer.request({ type: "subscribe", channel: "r" });
+      await read;
+      // …when this node misses a publication (its subscription was lost) and the broker,
+      // connected again, asks for a resync.
+      await inner.unsubscribe("r");
+      await other.publish("r", {
+        data: "2",
+        historySize: 100,
+        historyTtlMs: 0,
+        idempotencyTtlMs: 0,
+      });
+      await inner.subscribe("r");
+      handler!.resync();
+      hold = undefined;
+      release();
+      const reply = await replied;
+      assert.equal(
+        reply.result.offset,
+        1,
+        "the reply's position was read before the missed publication",
+      );
+      // Nothing else is published: without being told, the late subscriber would never see 2.
+      const push = await late.peer.push((m) => m.type === "unsubscribed" && m.channel === "r");
+      assert.equal(push.resubscribe, true);
+      assert.equal(push.code, DisconnectCode.INSUFFICIENT_STATE);
+      const again = await late.peer.request({
+        type: "subscribe",
+        channel: "r",
+        since: { offset: reply.result.offset, epoch: reply.result.epoch },
+      });
+      assert.equal(again.result.recovered, true);
+      assert.deepEqual(
+        again.result.publications.map((p: { data: number }) => p.data),
+        [2],
+      );
+      const told = await first.peer.push((m) => m.type === "unsubscribed" && m.channel === "r");
+      assert.equal(told.resubscribe, true);
+      first.peer.close();
+      late.peer.close();
+    } finally {
+      await s.close();
+      await other.close();
+      await inner.close();
     }
   });
 });
