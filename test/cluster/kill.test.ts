@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type Cluster, startCluster } from "../support/cluster.js";
-import { until, Workload } from "./helpers.js";
+import { type NodeClient, nodeClient, sleep, until, Workload } from "./helpers.js";
 
 const CLIENTS = Number(process.env.DUPLEX_CLUSTER_CLIENTS ?? 1000);
 const CHANNELS = ["rooms:k0", "rooms:k1", "rooms:k2", "rooms:k3"];
@@ -80,5 +80,36 @@ describe(`cluster: kill -9 of a node with ${CLIENTS} clients`, () => {
         `${report.deliveries} deliveries checked, ${report.received} (ack, subscriber) pairs, ` +
         `${report.subscribes} subscribes; all of ${victim.name}'s clients back in ${Math.round(reconnectMs)} ms`,
     );
+  });
+
+  it("the node restarted on its port gets new clients through nginx again, in the same channels", async () => {
+    const restarted = await cluster.restart(0);
+    assert.equal(restarted.name, "n1");
+    // nginx tries it again once its fail_timeout has passed: new clients land on it.
+    let fresh: NodeClient | undefined;
+    for (let attempt = 0; attempt < 200 && fresh === undefined; attempt++) {
+      const nc = nodeClient(cluster.realtimeUrl, `new${attempt}`);
+      nc.client.connect();
+      await until(() => nc.node !== undefined, 10_000, "a new client connected");
+      if (nc.node === "n1") fresh = nc;
+      else {
+        nc.client.close();
+        await sleep(50);
+      }
+    }
+    assert.ok(fresh !== undefined, "no new client landed on the restarted node");
+    const r = await fresh.client.publish(CHANNELS[0]!, { p: -1, seq: 0 });
+    const listeners = work.subscribers.filter((c) => work.channelsOf(c).includes(CHANNELS[0]!));
+    await until(
+      () =>
+        listeners.every((c) => {
+          const pos = work.checker.position(c, CHANNELS[0]!);
+          return pos?.offset === r.offset && pos.epoch === r.epoch;
+        }),
+      10_000,
+      "the restarted node's publication everywhere",
+    );
+    assert.deepEqual(work.checker.errors, []);
+    fresh.client.close();
   });
 });
