@@ -3,7 +3,7 @@
  * when it shuts down. Results go to reports/bench-cluster.json and the table printed at the end;
  * docs/scaling.md quotes them.
  *
- *   npm run bench:cluster                      everything (about a minute and a half)
+ *   npm run bench:cluster                      everything (about a minute)
  *   npm run bench:cluster -- --rate 500        publications per second (default 200)
  *   npm run bench:cluster -- --seconds 5       measured seconds per latency run (default 10)
  *   npm run bench:cluster -- --subs 400        subscribers in the latency runs (default 200)
