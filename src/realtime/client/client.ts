@@ -1,8 +1,9 @@
 /**
- * The duplex.v1 realtime client: one WebSocket to the server, channels multiplexed over it.
- * Runs in browsers and on Node: this module and those it imports use only web-platform globals
- * (WebSocket, setTimeout, queueMicrotask, crypto.getRandomValues, Date.now) and no Node-only
- * import. On Node, import `./node.js`, whose RealtimeClient defaults to our own WebSocket.
+ * The duplex.v1 realtime client: one connection to the server — a WebSocket, or where none gets
+ * through an SSE stream or long-polls with POSTs for commands (http-socket.ts) — with channels
+ * multiplexed over it. Runs in browsers and on Node: this module and those it imports use only
+ * web-platform globals (WebSocket, fetch, setTimeout, queueMicrotask, crypto.getRandomValues,
+ * Date.now) and no Node-only import. On Node, import `./node.js`, whose RealtimeClient defaults to our own WebSocket.
  *
  * The connection and its state machine are in connection.ts. What survives a reconnect: the
  * desired subscriptions (re-sent with `since` = their position when the channel is
@@ -32,12 +33,11 @@ import type {
   ConnectionState,
   PublishOptions,
   RealtimeClientOptions,
+  TransportKind,
 } from "./types.js";
 
 export class RealtimeClient {
   readonly url: string;
-  /** The transport in use (only "websocket" for now). */
-  readonly transport: string = "websocket";
 
   readonly #options: ResolvedOptions;
   readonly #events = new Emitter<ClientEvents>();
@@ -49,7 +49,7 @@ export class RealtimeClient {
   #registered: SubscriptionHooks | undefined;
 
   constructor(url: string, options: RealtimeClientOptions = {}) {
-    const resolved = resolveOptions(options);
+    const resolved = resolveOptions(url, options);
     this.url = url;
     this.#options = resolved;
     this.#connection = new Connection(url, resolved, this.#events, {
@@ -71,6 +71,14 @@ export class RealtimeClient {
 
   get state(): ConnectionState {
     return this.#connection.state;
+  }
+
+  /**
+   * The transport of the connection, or of the attempt in progress; when disconnected, the one
+   * the next attempt will use. The "transport" event tells when it changes.
+   */
+  get transport(): TransportKind {
+    return this.#connection.transport;
   }
 
   /** The server's id for this connection, while connected. */

@@ -11,9 +11,26 @@
  *   close(), or a close code 4500–4999, or a refused connect that cannot get better → closed
  *   (terminal until connect()).
  *
- * It emits the client's "state", "connected", "disconnected" and "error" events, and tells the
- * client (ConnectionHost) when to re-send what survives a reconnect, when the socket is gone,
- * when what is queued must fail, and what the server pushes.
+ * Transports (options.transports, WebSocket then SSE then long-polling by default): an attempt
+ * that fails before the connect reply for a reason of the way there — the socket closed without
+ * a `disconnect` push, a connect timeout (an upgrade that passes nothing, a proxy that buffers
+ * a stream), a socket that cannot be created — moves on to the next transport at once, the
+ * state staying "connecting"; when the last one fails the client waits its backoff and starts
+ * again from the first, reporting the first failure of the round. A transport that connected
+ * is kept for reconnects, and trusted: when it fails, the client retries it with backoff (a
+ * server restarting, a network glitch) for PROVEN_RETRIES attempts before moving on to the next
+ * one (a network that now blocks it).
+ *
+ * While on another transport than the first, the client opens a probe of the first one every
+ * probeIntervalMs; once the probe's connect reply comes (and no rpc waits for its reply, or
+ * requestTimeoutMs passed), it becomes the connection: the old one is let go and everything is
+ * re-established on the new one, as after a reconnect — the subscriptions recover from their
+ * positions and the outbox re-sends with the same keys, so nothing is lost or doubled across
+ * the switch; the state stays "connected".
+ *
+ * It emits the client's "state", "transport", "connected", "disconnected" and "error" events,
+ * and tells the client (ConnectionHost) when to re-send what survives a reconnect, when the
+ * socket is gone, when what is queued must fail, and what the server pushes.
  */
 
 import { DisconnectCode, ErrorCode, shouldReconnect } from "../codes.js";
@@ -31,12 +48,13 @@ import { Backoff } from "./backoff.js";
 import { isReplyError, noop } from "./calls.js";
 import type { Emitter } from "./emitter.js";
 import { ClientErrorCode, errorMessage, isTemporary, RealtimeError, toError } from "./errors.js";
+import { HttpSocket } from "./http-socket.js";
 import { Keepalive } from "./keepalive.js";
 import { OnlineWatch } from "./online.js";
 import type { ResolvedOptions } from "./options.js";
-import { ServerSocket } from "./socket.js";
+import { ServerSocket, type SocketHandlers } from "./socket.js";
 import { Tokens } from "./tokens.js";
-import type { ClientEvents, ConnectionState, WebSocketLike } from "./types.js";
+import type { ClientEvents, ConnectionState, TransportKind, WebSocketLike } from "./types.js";
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -45,6 +63,12 @@ const CLOSE_NORMAL = 1000;
 const CLOSE_ABNORMAL = 1006;
 const CLOSE_UNAUTHORIZED = 3000;
 const CLOSE_TIMEOUT = 3008;
+
+/**
+ * Reconnect attempts that may fail on the transport that last connected before the client
+ * falls back to the next one (each attempt after its backoff).
+ */
+const PROVEN_RETRIES = 3;
 
 /** What the connection tells its client. */
 export interface ConnectionHost {
@@ -64,7 +88,8 @@ export class Connection {
   readonly #events: Emitter<ClientEvents>;
   readonly #client: ConnectionHost;
   readonly #backoff: Backoff;
-  readonly #socket = new ServerSocket();
+  /** The connection's socket; replaced by a probe's when the client moves back to a transport. */
+  #socket = new ServerSocket();
   readonly #tokens: Tokens;
   readonly #online: OnlineWatch;
 
@@ -77,6 +102,17 @@ export class Connection {
   #reconnectTimer: Timer | undefined;
   #connectTimer: Timer | undefined;
   #keepalive: Keepalive | undefined;
+  /** Index in options.transports of the transport of this attempt or connection. */
+  #index = 0;
+  /** The transport of the last connection (for the "transport" event, and trusted on failure). */
+  #connectedKind: TransportKind | undefined;
+  /** Attempts on #connectedKind that failed in a row. */
+  #provenFailures = 0;
+  /** The first failure of this round through the transports (what "disconnected" reports). */
+  #roundFailure: { code: number; reason: string } | undefined;
+  #probeTimer: Timer | undefined;
+  /** A probe in progress (or waiting to take over): how to stop it. */
+  #probeStop: (() => void) | undefined;
 
   constructor(
     url: string,
@@ -113,11 +149,18 @@ export class Connection {
     return this.#user;
   }
 
+  /** The transport of the connection or attempt (or of the next attempt). */
+  get transport(): TransportKind {
+    return this.#options.transports[this.#index] ?? "websocket";
+  }
+
   /** See RealtimeClient.connect(). */
   connect(): void {
     if (this.#state === "connecting" || this.#state === "connected") return;
     if (this.#reconnectTimer !== undefined) return;
     this.#backoff.reset();
+    this.#index = 0;
+    this.#roundFailure = undefined;
     this.#online.attach();
     this.#startAttempt();
   }
@@ -179,7 +222,7 @@ export class Connection {
     this.#clearReconnectTimer();
     const conn = ++this.#conn;
     this.#connectTimer = setTimeout(() => {
-      if (this.#conn === conn) this.#drop(CLOSE_TIMEOUT, "connect timeout", true, true);
+      if (this.#conn === conn) this.#attemptFailed(CLOSE_TIMEOUT, "connect timeout", true);
     }, this.#options.connectTimeoutMs);
     this.#setState("connecting");
     if (this.#conn === conn) void this.#open(conn);
@@ -205,24 +248,49 @@ export class Connection {
     this.#openSocket(conn, token, fresh);
   }
 
-  #openSocket(conn: number, token: string | undefined, fresh: boolean): void {
-    let ws: WebSocketLike;
-    try {
-      ws = new this.#options.WebSocket(this.#url, SUBPROTOCOL);
-    } catch (error) {
-      this.#emitError(toError(error));
-      this.#drop(CLOSE_ABNORMAL, `cannot open a WebSocket: ${errorMessage(error)}`, false, false);
-      return;
+  /** A socket of this transport: a WebSocket, or an HTTP transport with a WebSocket's face. */
+  #createSocket(kind: TransportKind): WebSocketLike {
+    const options = this.#options;
+    if (kind === "websocket") {
+      if (options.WebSocket === undefined) throw new TypeError("no WebSocket constructor");
+      return new options.WebSocket(this.#url, SUBPROTOCOL);
     }
-    this.#socket.attach(ws, {
-      open: () => this.#sendConnect(conn, token, fresh),
+    if (options.fetch === undefined) throw new TypeError("no fetch() for the HTTP transports");
+    return new HttpSocket(options.httpUrl, kind, { fetch: options.fetch });
+  }
+
+  /** What the connection hears of its socket (open: send the connect, if it is still to do). */
+  #handlers(open: () => void): SocketHandlers {
+    return {
+      open,
       push: (push) => {
         if (push.type === "disconnect") this.#disconnectPush = push;
         else this.#client.push(push);
       },
       error: (error) => this.#emitError(error),
       close: (event) => this.#onSocketClose(event),
-    });
+    };
+  }
+
+  #openSocket(conn: number, token: string | undefined, fresh: boolean): void {
+    const kind = this.transport;
+    let ws: WebSocketLike;
+    try {
+      ws = this.#createSocket(kind);
+    } catch (error) {
+      this.#emitError(toError(error));
+      const reason = `cannot open a ${kind === "websocket" ? "WebSocket" : `${kind} connection`}: ${errorMessage(error)}`;
+      if (this.#index + 1 < this.#options.transports.length) {
+        this.#attemptFailed(CLOSE_ABNORMAL, reason, false);
+      } else {
+        this.#drop(CLOSE_ABNORMAL, reason, false, false);
+      }
+      return;
+    }
+    this.#socket.attach(
+      ws,
+      this.#handlers(() => this.#sendConnect(conn, token, fresh)),
+    );
   }
 
   #sendConnect(conn: number, token: string | undefined, fresh: boolean): void {
@@ -267,6 +335,8 @@ export class Connection {
     if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
     this.#backoff.reset();
+    this.#roundFailure = undefined;
+    this.#provenFailures = 0;
     this.#clientId = typeof r.client === "string" ? r.client : undefined;
     this.#user = typeof r.user === "string" ? r.user : undefined;
     const previous = this.#state;
@@ -276,8 +346,138 @@ export class Connection {
     this.#client.reestablish();
     this.#startPing(conn, typeof r.ping === "number" ? r.ping : 0);
     if (typeof r.expires === "number") this.#tokens.scheduleRefresh(conn, r.expires);
-    this.#events.emit("state", { state: "connected", previous });
+    this.#scheduleProbe(conn);
+    // (An upgrade keeps the state: it was "connected" already.)
+    if (previous !== "connected") this.#events.emit("state", { state: "connected", previous });
+    const kind = this.transport;
+    if (this.#conn === conn && kind !== this.#connectedKind) {
+      const before = this.#connectedKind;
+      this.#connectedKind = kind;
+      this.#events.emit("transport", { transport: kind, previous: before });
+    }
     if (this.#conn === conn) this.#events.emit("connected", r);
+  }
+
+  // ---- probing the first transport ----------------------------------------------------------
+
+  #scheduleProbe(conn: number): void {
+    const every = this.#options.probeIntervalMs;
+    if (this.#index === 0 || !(every > 0)) return;
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = undefined;
+      if (this.#conn === conn && this.#state === "connected") this.#probe(conn);
+    }, every);
+  }
+
+  /**
+   * Open the first transport next to the connection and send it a connect; when the reply
+   * comes, move the connection to it (#takeOver). Any failure: try again later.
+   */
+  #probe(conn: number): void {
+    const kind = this.#options.transports[0] ?? "websocket";
+    const tokens = this.#tokens;
+    if (tokens.due) {
+      this.#scheduleProbe(conn);
+      return;
+    }
+    let ws: WebSocketLike;
+    try {
+      ws = this.#createSocket(kind);
+    } catch {
+      this.#scheduleProbe(conn);
+      return;
+    }
+    const probe = new ServerSocket();
+    let over = false;
+    const end = (): void => {
+      over = true;
+      clearTimeout(timer);
+      this.#probeStop = undefined;
+    };
+    const failed = (): void => {
+      if (over) return;
+      end();
+      probe.detach(CLOSE_NORMAL, "probe failed");
+      if (this.#conn === conn && this.#state === "connected") this.#scheduleProbe(conn);
+    };
+    const timer = setTimeout(failed, this.#options.connectTimeoutMs);
+    this.#probeStop = () => {
+      if (over) return;
+      end();
+      probe.detach(CLOSE_NORMAL, "probe over");
+    };
+    const { data, name } = this.#options;
+    const token = tokens.current;
+    const command: ConnectCommand = {
+      type: "connect",
+      ...(token === undefined ? {} : { token }),
+      ...(data === undefined ? {} : { data }),
+      ...(name === undefined ? {} : { name }),
+    };
+    probe.attach(ws, {
+      open: () => {
+        probe.call(
+          command,
+          (reply) => {
+            if (over) return;
+            if (isReplyError(reply)) {
+              failed();
+              return;
+            }
+            end();
+            this.#takeOver(conn, kind, probe, reply.result as unknown as ConnectResult);
+          },
+          noop,
+        );
+      },
+      push: (push) => {
+        if (push.type === "disconnect") failed();
+      },
+      error: noop,
+      close: failed,
+    });
+  }
+
+  /**
+   * The probe is connected: once no rpc waits for its reply on the current socket (everything
+   * else in flight is re-sent on the new one), or after requestTimeoutMs, make it the
+   * connection — if it is still open then; else probe again later.
+   */
+  #takeOver(conn: number, kind: TransportKind, probe: ServerSocket, r: ConnectResult): void {
+    const current = this.#socket;
+    let done = false;
+    const finish = (): boolean => {
+      if (done) return false;
+      done = true;
+      clearTimeout(timer);
+      this.#probeStop = undefined;
+      return true;
+    };
+    const switchNow = (): void => {
+      if (!finish()) return;
+      const still = this.#conn === conn && this.#state === "connected" && this.#socket === current;
+      if (!still || !probe.isOpen) {
+        probe.detach(CLOSE_NORMAL, "probe not used");
+        if (still) this.#scheduleProbe(conn);
+        return;
+      }
+      this.#teardown(CLOSE_NORMAL, `moving to ${kind}`);
+      this.#index = this.#options.transports.indexOf(kind);
+      this.#socket = probe;
+      probe.rebind(this.#handlers(noop));
+      this.#onConnected(this.#conn, r);
+    };
+    const timer = setTimeout(switchNow, this.#options.requestTimeoutMs);
+    this.#probeStop = () => {
+      if (finish()) probe.detach(CLOSE_NORMAL, "probe over");
+    };
+    current.whenSettled(switchNow);
+  }
+
+  #stopProbe(): void {
+    if (this.#probeTimer !== undefined) clearTimeout(this.#probeTimer);
+    this.#probeTimer = undefined;
+    this.#probeStop?.();
   }
 
   /** Ping every `interval` ms (0: the server wants no pings); see keepalive.ts. */
@@ -308,15 +508,43 @@ export class Connection {
     const reason = push?.reason ?? ev.reason ?? "";
     const reconnect = shouldReconnect(code) && push?.reconnect !== false;
     if (code === DisconnectCode.TOKEN_EXPIRED) this.#tokens.markStale();
+    if (this.#state === "connecting" && push === undefined && reconnect) {
+      // Closed on the way, the server said nothing: maybe this transport cannot get through.
+      this.#attemptFailed(code, reason, false);
+      return;
+    }
     this.#drop(code, reason, reconnect, false);
+  }
+
+  /**
+   * An attempt failed before the connect reply, for a reason of the way there: the next
+   * transport at once, or after the last one a reconnect with backoff from the first.
+   */
+  #attemptFailed(code: number, reason: string, closeSocket: boolean): void {
+    const transports = this.#options.transports;
+    if (this.transport === this.#connectedKind && this.#provenFailures < PROVEN_RETRIES) {
+      // It worked before: most likely the server or the network is down for a moment.
+      this.#provenFailures++;
+      this.#drop(code, reason, true, closeSocket);
+      return;
+    }
+    if (this.#index + 1 < transports.length) {
+      this.#roundFailure ??= { code, reason };
+      this.#teardown(closeSocket ? socketCloseCode(code) : undefined, reason);
+      this.#index++;
+      this.#startAttempt();
+      return;
+    }
+    const first = this.#roundFailure ?? { code, reason };
+    this.#roundFailure = undefined;
+    this.#index = 0;
+    this.#drop(first.code, first.reason, true, closeSocket);
   }
 
   /** Let the current attempt or connection go; then reconnect later, or close for good. */
   #drop(code: number, reason: string, reconnect: boolean, closeSocket: boolean): void {
     const previous = this.#state;
-    const socketCode =
-      code === CLOSE_NORMAL || (code >= 3000 && code <= 4999) ? code : CLOSE_NORMAL;
-    this.#teardown(closeSocket ? socketCode : undefined, reason);
+    this.#teardown(closeSocket ? socketCloseCode(code) : undefined, reason);
     if (reconnect) {
       this.#state = "disconnected";
       const delay = this.#backoff.next();
@@ -344,6 +572,7 @@ export class Connection {
     this.#connectTimer = undefined;
     this.#keepalive?.stop();
     this.#keepalive = undefined;
+    this.#stopProbe();
     this.#tokens.cancelRefresh();
     this.#disconnectPush = undefined;
     this.#clientId = undefined;
@@ -351,4 +580,9 @@ export class Connection {
     this.#socket.detach(closeCode, reason);
     this.#client.lost();
   }
+}
+
+/** A code the client may close a socket with (1000, or 3000–4999). */
+function socketCloseCode(code: number): number {
+  return code === CLOSE_NORMAL || (code >= 3000 && code <= 4999) ? code : CLOSE_NORMAL;
 }

@@ -5,10 +5,25 @@
 
 import type { Json } from "../wire.js";
 import type { BackoffOptions } from "./backoff.js";
-import type { OnlineEventSource, RealtimeClientOptions, WebSocketConstructor } from "./types.js";
+import type {
+  FetchLike,
+  OnlineEventSource,
+  RealtimeClientOptions,
+  TransportKind,
+  WebSocketConstructor,
+} from "./types.js";
+
+const TRANSPORTS: readonly TransportKind[] = ["websocket", "sse", "polling"];
 
 export interface ResolvedOptions {
-  readonly WebSocket: WebSocketConstructor;
+  /** Undefined when `transports` has no "websocket". */
+  readonly WebSocket: WebSocketConstructor | undefined;
+  readonly transports: readonly TransportKind[];
+  /** Base URL of the HTTP transports (no trailing slash, no query). */
+  readonly httpUrl: string;
+  /** Undefined when the platform has none (the HTTP transports then fail to open). */
+  readonly fetch: FetchLike | undefined;
+  readonly probeIntervalMs: number;
   readonly token: string | undefined;
   readonly getToken: (() => Promise<string>) | undefined;
   readonly data: Json | undefined;
@@ -22,8 +37,17 @@ export interface ResolvedOptions {
 }
 
 /** Check the options and fill in the defaults; throws TypeError or RangeError. */
-export function resolveOptions(options: RealtimeClientOptions): ResolvedOptions {
-  const WebSocket = resolveWebSocket(options.WebSocket);
+export function resolveOptions(url: string, options: RealtimeClientOptions): ResolvedOptions {
+  const transports = resolveTransports(options.transports);
+  const WebSocket = transports.includes("websocket")
+    ? resolveWebSocket(options.WebSocket)
+    : options.WebSocket;
+  const probeIntervalMs = options.probeIntervalMs ?? 30_000;
+  if (!(probeIntervalMs >= 0) || !Number.isFinite(probeIntervalMs)) {
+    throw new RangeError(
+      `RealtimeClient: probeIntervalMs must be a number >= 0, got ${probeIntervalMs}`,
+    );
+  }
   const minDelay = positive("minReconnectDelayMs", options.minReconnectDelayMs, 200);
   const maxDelay = Math.max(
     minDelay,
@@ -38,6 +62,10 @@ export function resolveOptions(options: RealtimeClientOptions): ResolvedOptions 
   }
   return {
     WebSocket,
+    transports,
+    httpUrl: httpBase(options.httpUrl ?? url),
+    fetch: options.fetch ?? platformFetch(),
+    probeIntervalMs,
     token: options.token,
     getToken: options.getToken,
     data: options.data,
@@ -48,6 +76,43 @@ export function resolveOptions(options: RealtimeClientOptions): ResolvedOptions 
     outboxSize,
     online: options.onlineEvents !== undefined ? options.onlineEvents : platformOnlineEvents(),
   };
+}
+
+function resolveTransports(given: readonly TransportKind[] | undefined): readonly TransportKind[] {
+  if (given === undefined) return TRANSPORTS;
+  if (
+    !Array.isArray(given) ||
+    given.length === 0 ||
+    given.some((t) => !TRANSPORTS.includes(t)) ||
+    new Set(given).size !== given.length
+  ) {
+    throw new RangeError(
+      `RealtimeClient: transports must list some of ${TRANSPORTS.join(", ")} once each, got ${JSON.stringify(given)}`,
+    );
+  }
+  return Object.freeze([...given]);
+}
+
+/** ws://host/path → http://host/path (wss → https), without query, fragment or final slash. */
+function httpBase(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url; // the requests fail, and the connection reports it
+  }
+  if (u.protocol === "ws:") u.protocol = "http:";
+  else if (u.protocol === "wss:") u.protocol = "https:";
+  u.search = "";
+  u.hash = "";
+  return u.href.replace(/\/+$/, "");
+}
+
+/** The platform's fetch, bound (some platforms want it called on globalThis). */
+function platformFetch(): FetchLike | undefined {
+  const f = (globalThis as { fetch?: unknown }).fetch;
+  if (typeof f !== "function") return undefined;
+  return f.bind(globalThis) as FetchLike;
 }
 
 /** The WebSocket given, else the global one; a TypeError when there is neither. */

@@ -3,7 +3,8 @@
  * reused during the life of the client); a reply goes to the handler waiting for its id, and a
  * reply nobody waits for any more (its request timed out) is ignored. Everything else the
  * server sends is decoded and handed to the connection. A socket let go (detach) is ignored from
- * then on, whatever events it still delivers.
+ * then on, whatever events it still delivers. The socket may be a WebSocket or an HTTP transport
+ * with a WebSocket's face (http-socket.ts).
  */
 
 import { type Command, encodeCommand, type Push, parseServerMessage, type Reply } from "../wire.js";
@@ -24,6 +25,8 @@ export interface SocketHandlers {
 
 /** Handlers of a command waiting for its reply on the current socket. */
 interface Pending {
+  /** The command's type (an rpc lost to a switch of socket is lost to the application). */
+  readonly type: Command["type"];
   onReply(reply: Reply): void;
   /** The socket went away before the reply. */
   onLost(): void;
@@ -31,27 +34,64 @@ interface Pending {
 
 export class ServerSocket {
   #ws: WebSocketLike | null = null;
+  #handlers: SocketHandlers | undefined;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
+  /** Called once when no rpc waits for its reply any more (whenSettled). */
+  #settled: (() => void) | undefined;
 
   /** Use `ws` from now on (the previous socket, if any, was detached). */
   attach(ws: WebSocketLike, handlers: SocketHandlers): void {
     this.#ws = ws;
+    this.#handlers = handlers;
     ws.addEventListener("open", () => {
-      if (this.#ws === ws) handlers.open();
+      if (this.#ws === ws) this.#handlers?.open();
     });
     ws.addEventListener("message", (event) => {
-      if (this.#ws === ws) this.#onMessage(event, handlers);
+      if (this.#ws === ws && this.#handlers !== undefined) this.#onMessage(event, this.#handlers);
     });
     ws.addEventListener("close", (event) => {
-      if (this.#ws === ws) handlers.close(event);
+      if (this.#ws === ws) this.#handlers?.close(event);
     });
+  }
+
+  /** Hand the socket's events to other handlers from now on (a probe socket being adopted). */
+  rebind(handlers: SocketHandlers): void {
+    this.#handlers = handlers;
+  }
+
+  /** A socket is attached and open. */
+  get isOpen(): boolean {
+    return this.#ws !== null && this.#ws.readyState === OPEN;
+  }
+
+  /** Commands waiting for their reply. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Call `callback` once no rpc waits for its reply (now, if none does): then letting the socket
+   * go loses nothing the client cannot re-send (publishes, history, presence, subscribes).
+   */
+  whenSettled(callback: () => void): void {
+    this.#settled = callback;
+    this.#checkSettled();
+  }
+
+  #checkSettled(): void {
+    const settled = this.#settled;
+    if (settled === undefined) return;
+    for (const p of this.#pending.values()) if (p.type === "rpc") return;
+    this.#settled = undefined;
+    settled();
   }
 
   /** Let the socket go, closing it unless closeCode is undefined; its commands in flight are lost. */
   detach(closeCode: number | undefined, reason: string): void {
     const ws = this.#ws;
     this.#ws = null;
+    this.#settled = undefined;
     if (ws !== null && closeCode !== undefined) {
       try {
         ws.close(closeCode, reason.slice(0, 60));
@@ -69,7 +109,7 @@ export class ServerSocket {
     const ws = this.#ws;
     if (ws === null || ws.readyState !== OPEN) return undefined;
     const id = this.#nextId++;
-    this.#pending.set(id, { onReply, onLost });
+    this.#pending.set(id, { type: command.type, onReply, onLost });
     try {
       ws.send(encodeCommand({ ...command, id }));
     } catch {
@@ -81,6 +121,7 @@ export class ServerSocket {
   /** Stop waiting for the reply to command `id` (its caller gave up on it). */
   forget(id: number): void {
     this.#pending.delete(id);
+    this.#checkSettled();
   }
 
   #onMessage(event: Event, handlers: SocketHandlers): void {
@@ -108,6 +149,7 @@ export class ServerSocket {
       if (pending === undefined) return; // timed out, or not ours to care about
       this.#pending.delete(msg.id);
       pending.onReply(msg);
+      this.#checkSettled();
       return;
     }
     handlers.push(msg);

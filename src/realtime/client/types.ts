@@ -18,6 +18,37 @@ export type WebSocketConstructor = new (
   protocols?: string | string[],
 ) => WebSocketLike;
 
+/**
+ * How the client reaches the server: a WebSocket; a Server-Sent Events stream (with POSTs for
+ * commands); or HTTP long-polling (idem), for proxies that buffer streamed responses.
+ */
+export type TransportKind = "websocket" | "sse" | "polling";
+export type HttpTransportKind = Exclude<TransportKind, "websocket">;
+
+/** The part of a fetch() response the HTTP transports read. */
+export interface FetchResponseLike {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly body: {
+    getReader(): {
+      read(): Promise<{ readonly done: boolean; readonly value?: Uint8Array | undefined }>;
+      cancel(reason?: unknown): Promise<void>;
+    };
+  } | null;
+  text(): Promise<string>;
+}
+
+/** The fetch() the HTTP transports use: the platform's (browsers, Node 18+), or any like it. */
+export type FetchLike = (
+  url: string,
+  init: {
+    readonly method: "POST";
+    readonly headers: Record<string, string>;
+    readonly body: string;
+    readonly signal: AbortSignal;
+  },
+) => Promise<FetchResponseLike>;
+
 /** Where the browser's `online` event comes from (window, or any EventTarget in tests). */
 export interface OnlineEventSource {
   addEventListener(type: "online", listener: () => void): void;
@@ -25,8 +56,33 @@ export interface OnlineEventSource {
 }
 
 export interface RealtimeClientOptions {
-  /** WebSocket constructor. @default globalThis.WebSocket (a TypeError when there is none) */
+  /**
+   * WebSocket constructor. @default globalThis.WebSocket (a TypeError when there is none and
+   * `transports` has "websocket")
+   */
   readonly WebSocket?: WebSocketConstructor;
+  /**
+   * The transports to try, in order (docs/transports.md). A connection attempt that fails before
+   * the server's connect reply — refused upgrade, error, timeout, an upgrade that passes nothing
+   * — moves on to the next one at once; the last one failing too means a reconnect with backoff,
+   * from the first. A transport that worked is used again for reconnects, and while the client
+   * is on a later one it probes the first one every `probeIntervalMs` to move back to it.
+   * @default ["websocket", "sse", "polling"]
+   */
+  readonly transports?: readonly TransportKind[];
+  /**
+   * The HTTP transports' base URL. @default the URL given to the constructor, ws: → http: and
+   * wss: → https: (the server serves them next to the WebSocket path)
+   */
+  readonly httpUrl?: string;
+  /** fetch() for the HTTP transports. @default globalThis.fetch */
+  readonly fetch?: FetchLike;
+  /**
+   * While connected on a transport other than the first of `transports`, try the first one this
+   * often, and move to it when it connects (the subscriptions recover across the switch).
+   * 0: never. @default 30_000
+   */
+  readonly probeIntervalMs?: number;
   /** Token sent with `connect`. */
   readonly token?: string;
   /**
@@ -78,8 +134,17 @@ export interface DisconnectedEvent {
   readonly reconnect: boolean;
 }
 
+/** The transport of the connection changed (or the first connection was made). */
+export interface TransportEvent {
+  readonly transport: TransportKind;
+  /** The transport of the previous connection; undefined for the first one. */
+  readonly previous: TransportKind | undefined;
+}
+
 export interface ClientEvents {
   state: StateEvent<ConnectionState>;
+  /** Emitted before "connected" when the connection is on another transport than the last one. */
+  transport: TransportEvent;
   connected: ConnectResult;
   disconnected: DisconnectedEvent;
   error: Error;

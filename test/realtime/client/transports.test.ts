@@ -1,0 +1,539 @@
+/**
+ * The client SDK on each transport against a real RealtimeServer: WebSocket, SSE and
+ * long-polling forced one at a time (subscribe, publish and ack, recovery across cut
+ * connections, presence, idempotent retries); one client served by two nodes through a
+ * per-request round-robin proxy; the fallback when a proxy refuses upgrades, swallows them, or
+ * buffers responses; and the probe that moves the client back to WebSocket without losing or
+ * doubling a publication. No timing thresholds: waits poll until a deadline.
+ */
+import assert from "node:assert/strict";
+import { after, afterEach, before, describe, it } from "node:test";
+import { MemoryBackend, MemoryBroker } from "../../../src/broker/index.js";
+import {
+  type PublicationEvent,
+  RealtimeClient,
+  type RealtimeClientOptions,
+  type SubscribedEvent,
+  type TransportEvent,
+  type TransportKind,
+} from "../../../src/realtime/client/node.js";
+import { type HttpProxy, startHttpProxy } from "../../support/http-proxy.js";
+import { startRelay } from "../../support/tcp-proxy.js";
+import { type Running, startRealtime, until } from "../helpers.js";
+
+const FAST: RealtimeClientOptions = {
+  random: () => 0.5,
+  minReconnectDelayMs: 10,
+  maxReconnectDelayMs: 50,
+  onlineEvents: null,
+};
+const T = { timeout: 30_000 };
+
+const clients: RealtimeClient[] = [];
+function newClient(url: string, options: RealtimeClientOptions = {}): RealtimeClient {
+  const client = new RealtimeClient(url, { ...FAST, ...options });
+  clients.push(client);
+  return client;
+}
+
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+});
+
+function connected(client: RealtimeClient): Promise<void> {
+  return new Promise((resolve) => {
+    const off = client.on("connected", () => {
+      off();
+      resolve();
+    });
+    client.connect();
+  });
+}
+
+/** Every publication a subscription delivers, from now on. */
+function collect<T>(client: RealtimeClient, channel: string): PublicationEvent<T>[] {
+  const seen: PublicationEvent<T>[] = [];
+  client.channel<T>(channel).on("publication", (p) => seen.push(p));
+  return seen;
+}
+
+async function subscribed(client: RealtimeClient, channel: string): Promise<void> {
+  const sub = client.channel(channel);
+  const done = new Promise<void>((resolve) => {
+    const off = sub.on("subscribed", () => {
+      off();
+      resolve();
+    });
+  });
+  sub.subscribe();
+  await done;
+}
+
+const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
+
+const serverOptions = {
+  namespaces: { "": {}, room: { presence: true } },
+  authenticate: ({ data }: { data: unknown }) => ({
+    user: String((data as { name?: string } | undefined)?.name ?? "anon"),
+    grants: [],
+  }),
+  httpTransports: { keepaliveMs: 300, pollTimeoutMs: 300 },
+};
+
+for (const kind of ["websocket", "sse", "polling"] as const) {
+  describe(`client on ${kind} only`, () => {
+    let s: Running;
+    before(async () => {
+      s = await startRealtime(serverOptions);
+    });
+    after(() => s.close());
+
+    it(
+      "connects, subscribes, publishes with acks; every publication once, in order",
+      T,
+      async () => {
+        const client = newClient(s.url, { transports: [kind], data: { name: "ann" } });
+        const transports: TransportEvent[] = [];
+        client.on("transport", (e) => transports.push(e));
+        await connected(client);
+        assert.equal(client.transport, kind);
+        assert.deepEqual(transports, [{ transport: kind, previous: undefined }]);
+        const got = collect<{ i: number }>(client, "news");
+        await subscribed(client, "news");
+        const acks = await Promise.all(range(5).map((i) => client.publish("news", { i })));
+        assert.deepEqual(
+          acks.map((a) => a.offset),
+          range(5, acks[0]!.offset),
+        );
+        await s.rt.publish("news", { i: 5 });
+        await until(() => got.length >= 6, 5000, "publications");
+        assert.deepEqual(
+          got.map((p) => p.data.i),
+          range(6),
+        );
+        assert.equal(got[0]!.from?.user, "ann");
+        assert.equal(got[0]!.from?.client, client.clientId);
+      },
+    );
+
+    it("history, presence and rpc", T, async () => {
+      s.rt.rpc("whoami", ({ client }) => ({ user: client.user }));
+      const client = newClient(s.url, { transports: [kind], data: { name: "bea" } });
+      await connected(client);
+      await subscribed(client, "room:h");
+      await client.channel("room:h").publish("one");
+      const history = await client.channel("room:h").history({ limit: 10 });
+      assert.deepEqual(
+        history.publications.map((p) => p.data),
+        ["one"],
+      );
+      const presence = await client.channel("room:h").presence();
+      assert.deepEqual(
+        presence.members.map((m) => m.user),
+        ["bea"],
+      );
+      assert.deepEqual(await client.rpc("whoami"), { user: "bea" });
+    });
+
+    it(
+      "recovers across cut connections: every publication once, in order, every ack once",
+      T,
+      async () => {
+        const relay = await startRelay(s.port);
+        try {
+          const url = `ws://127.0.0.1:${relay.port}/realtime`;
+          const client = newClient(url, { transports: [kind], data: { name: "cy" } });
+          await connected(client);
+          const got = collect<number>(client, "cut");
+          await subscribed(client, "cut");
+          const N = 60;
+          const acked: number[] = [];
+          for (let i = 0; i < N; i++) {
+            if (i % 15 === 7) relay.cutAll();
+            // Half from the client (acked, retried with its key after a cut), half from the server.
+            if (i % 2 === 0) acked.push((await client.publish("cut", i)).offset);
+            else await s.rt.publish("cut", i);
+          }
+          await until(() => got.length >= N, 15_000, "all publications");
+          assert.deepEqual(
+            got.map((p) => p.data),
+            range(N),
+          );
+          assert.equal(new Set(acked).size, acked.length, "one offset per publish");
+          assert.deepEqual(
+            got.map((p) => p.offset),
+            range(N, got[0]!.offset),
+          );
+        } finally {
+          await relay.close();
+        }
+      },
+    );
+
+    it("presence: others see the client join, and leave when it closes", T, async () => {
+      const watcher = newClient(s.url, { transports: ["websocket"], data: { name: "watcher" } });
+      await connected(watcher);
+      await subscribed(watcher, "room:p");
+      const joins: string[] = [];
+      const leaves: string[] = [];
+      watcher.channel("room:p").on("join", (m) => joins.push(m.user));
+      watcher.channel("room:p").on("leave", (m) => leaves.push(m.user));
+      const client = newClient(s.url, { transports: [kind], data: { name: "dee" } });
+      await connected(client);
+      await subscribed(client, "room:p");
+      await until(() => joins.includes("dee"), 5000, "join");
+      const page = await watcher.channel("room:p").presence();
+      assert.deepEqual(page.members.map((m) => m.user).sort(), ["dee", "watcher"]);
+      client.close();
+      await until(() => leaves.includes("dee"), 5000, "leave");
+      assert.equal((await watcher.channel("room:p").presence({ limit: 0 })).count, 1);
+    });
+  });
+}
+
+describe("one client, two nodes behind a per-request round-robin proxy", () => {
+  const backend = new MemoryBackend();
+  const nodes: Running[] = [];
+  let proxy: HttpProxy;
+  before(async () => {
+    for (const node of ["a", "b"]) {
+      nodes.push(
+        await startRealtime({
+          ...serverOptions,
+          node,
+          broker: new MemoryBroker({ backend }),
+        }),
+      );
+    }
+    proxy = await startHttpProxy(
+      nodes.map((n) => n.port),
+      { upgrades: "refuse" },
+    );
+  });
+  after(async () => {
+    await proxy.close();
+    for (const n of nodes) {
+      await n.close();
+      await n.broker.close();
+    }
+  });
+
+  for (const kind of ["sse", "polling"] as const) {
+    it(
+      `${kind}: streams, polls and commands land on both nodes; nothing lost or doubled`,
+      T,
+      async () => {
+        const before = [...proxy.requests];
+        const client = newClient(`ws://127.0.0.1:${proxy.port}/realtime`, {
+          transports: [kind],
+          data: { name: "eve" },
+        });
+        await connected(client);
+        const channel = `room:rr-${kind}`;
+        const got = collect<number>(client, channel);
+        await subscribed(client, channel);
+        // A second subscription reopens the stream (with the positions) on whichever node.
+        const other = collect<number>(client, `${channel}-2`);
+        await subscribed(client, `${channel}-2`);
+        const N = 40;
+        for (let i = 0; i < N; i++) {
+          if (i % 2 === 0) await client.publish(channel, i);
+          else await nodes[i % 4 === 1 ? 0 : 1]!.rt.publish(channel, i);
+          if (i % 10 === 0) await nodes[1]!.rt.publish(`${channel}-2`, i);
+        }
+        await until(() => got.length >= N && other.length >= 4, 10_000, "publications");
+        assert.deepEqual(
+          got.map((p) => p.data),
+          range(N),
+        );
+        assert.deepEqual(
+          other.map((p) => p.data),
+          [0, 10, 20, 30],
+        );
+        const presence = await client.channel(channel).presence();
+        assert.deepEqual(
+          presence.members.map((m) => m.client),
+          [client.clientId],
+        );
+        assert.ok(proxy.requests[0]! > before[0]! && proxy.requests[1]! > before[1]!, "both nodes");
+      },
+    );
+  }
+});
+
+describe("fallback when WebSockets do not get through", () => {
+  let s: Running;
+  let proxy: HttpProxy;
+  before(async () => {
+    s = await startRealtime(serverOptions);
+    proxy = await startHttpProxy([s.port]);
+  });
+  after(async () => {
+    await proxy.close();
+    await s.close();
+  });
+
+  const url = (): string => `ws://127.0.0.1:${proxy.port}/realtime`;
+
+  async function works(client: RealtimeClient, channel: string): Promise<void> {
+    const got = collect<string>(client, channel);
+    await subscribed(client, channel);
+    await client.publish(channel, "from the client");
+    await s.rt.publish(channel, "from the server");
+    await until(() => got.length >= 2, 5000, "publications");
+    assert.deepEqual(
+      got.map((p) => p.data),
+      ["from the client", "from the server"],
+    );
+  }
+
+  it(
+    "a proxy that refuses the upgrade: SSE, at once, without a disconnected event",
+    T,
+    async () => {
+      proxy.upgrades = "refuse";
+      proxy.buffering = false;
+      const client = newClient(url(), { probeIntervalMs: 0 });
+      const states: string[] = [];
+      client.on("state", (e) => states.push(e.state));
+      await connected(client);
+      assert.equal(client.transport, "sse");
+      assert.deepEqual(states, ["connecting", "connected"]);
+      await works(client, "fb-refuse");
+    },
+  );
+
+  it(
+    "a proxy that accepts the upgrade but passes no frame: SSE after the connect timeout",
+    T,
+    async () => {
+      proxy.upgrades = "swallow";
+      proxy.buffering = false;
+      const client = newClient(url(), { connectTimeoutMs: 500, probeIntervalMs: 0 });
+      await connected(client);
+      assert.equal(client.transport, "sse");
+      await works(client, "fb-swallow");
+    },
+  );
+
+  it("a proxy that buffers responses: SSE never arrives, long-polling works", T, async () => {
+    proxy.upgrades = "refuse";
+    proxy.buffering = true;
+    const client = newClient(url(), { connectTimeoutMs: 500, probeIntervalMs: 0 });
+    const transports: TransportKind[] = [];
+    client.on("transport", (e) => transports.push(e.transport));
+    await connected(client);
+    assert.equal(client.transport, "polling");
+    assert.deepEqual(transports, ["polling"]);
+    await works(client, "fb-buffer");
+  });
+
+  it(
+    "a transport that worked is retried with backoff before the client falls back",
+    T,
+    async () => {
+      proxy.upgrades = "pass";
+      proxy.buffering = false;
+      const client = newClient(url(), { probeIntervalMs: 0 });
+      await connected(client);
+      assert.equal(client.transport, "websocket");
+      const got = collect<number>(client, "fb-proven");
+      await subscribed(client, "fb-proven");
+      const log: string[] = [];
+      client.on("disconnected", () => log.push("disconnected"));
+      client.on("transport", (e) => log.push(e.transport));
+      // From now on the proxy refuses upgrades; the open WebSocket is cut.
+      proxy.upgrades = "refuse";
+      proxy.cutAll();
+      await until(() => log.includes("sse"), 10_000, "the fallback");
+      // The cut, then three refused attempts on the WebSocket, each reported; then SSE.
+      assert.deepEqual(log, [
+        "disconnected",
+        "disconnected",
+        "disconnected",
+        "disconnected",
+        "sse",
+      ]);
+      await s.rt.publish("fb-proven", 1);
+      await until(() => got.length === 1, 5000, "delivered over SSE");
+    },
+  );
+
+  it(
+    "nothing gets through: one disconnected event per round, reporting the WebSocket's failure",
+    T,
+    async () => {
+      const dead = await startRealtime(serverOptions);
+      const deadUrl = dead.url;
+      await dead.close();
+      const client = newClient(deadUrl, { probeIntervalMs: 0 });
+      const events: Array<{ code: number; reconnect: boolean }> = [];
+      client.on("disconnected", (e) => events.push({ code: e.code, reconnect: e.reconnect }));
+      client.connect();
+      await until(() => events.length >= 2, 10_000, "two rounds");
+      assert.ok(events.every((e) => e.code === 1006 && e.reconnect));
+      assert.equal(client.transport, "websocket", "each round starts from the first transport");
+    },
+  );
+});
+
+describe("probing back to WebSocket", () => {
+  let s: Running;
+  let proxy: HttpProxy;
+  before(async () => {
+    s = await startRealtime(serverOptions);
+    proxy = await startHttpProxy([s.port]);
+  });
+  after(async () => {
+    await proxy.close();
+    await s.close();
+  });
+
+  for (const start of ["sse", "polling"] as const) {
+    it(
+      `from ${start}: moves to WebSocket once it passes; no publication lost or doubled`,
+      T,
+      async () => {
+        proxy.upgrades = "refuse";
+        proxy.buffering = start === "polling";
+        const client = newClient(`ws://127.0.0.1:${proxy.port}/realtime`, {
+          connectTimeoutMs: 500,
+          probeIntervalMs: 100,
+          data: { name: "fay" },
+        });
+        const transports: TransportEvent[] = [];
+        client.on("transport", (e) => transports.push(e));
+        await connected(client);
+        assert.equal(client.transport, start);
+        const channel = `probe-${start}`;
+        const got = collect<number>(client, channel);
+        await subscribed(client, channel);
+        const acks: Array<Promise<{ offset: number }>> = [];
+        let i = 0;
+        const step = async (): Promise<void> => {
+          // The client and the server publish in turn; the client's publishes are not awaited
+          // one by one, so some are in flight when the connection moves.
+          if (i % 2 === 0) acks.push(client.publish(channel, i));
+          else await s.rt.publish(channel, i);
+          i++;
+          await new Promise((r) => setImmediate(r));
+        };
+        for (let k = 0; k < 20; k++) await step();
+        proxy.buffering = false;
+        proxy.upgrades = "pass";
+        while ((client.transport as TransportKind) !== "websocket") await step();
+        for (let k = 0; k < 20; k++) await step();
+        const offsets = (await Promise.all(acks)).map((a) => a.offset);
+        await until(() => got.length >= i, 10_000, "every publication");
+        // Each value exactly once, at consecutive offsets (the client's publishes were not
+        // awaited one by one, so they may interleave with the server's in another order).
+        assert.deepEqual(
+          got.map((p) => p.data).sort((a, b) => a - b),
+          range(i),
+        );
+        assert.deepEqual(
+          got.map((p) => p.offset),
+          range(i, got[0]!.offset),
+        );
+        assert.equal(new Set(offsets).size, offsets.length);
+        assert.deepEqual(
+          transports.map((t) => [t.previous, t.transport]),
+          [
+            [undefined, start],
+            [start, "websocket"],
+          ],
+        );
+        assert.equal(client.state, "connected");
+        // The HTTP connection left the channel: only the WebSocket one is present.
+        await client.publish(channel, "last");
+        await until(() => got.length === i + 1, 5000, "the last publication");
+      },
+    );
+  }
+});
+
+describe("HTTP transports: reopening with positions, silent connections", () => {
+  let s: Running;
+  before(async () => {
+    s = await startRealtime({
+      ...serverOptions,
+      namespaces: { "": {}, short: { historySize: 3 } },
+      httpTransports: { keepaliveMs: 200, pollTimeoutMs: 200 },
+    });
+  });
+  after(() => s.close());
+
+  for (const kind of ["sse", "polling"] as const) {
+    it(
+      `${kind}: a reopen that cannot recover tells the subscription recovered:false`,
+      T,
+      async () => {
+        const relay = await startRelay(s.port);
+        try {
+          const client = newClient(`ws://127.0.0.1:${relay.port}/realtime`, { transports: [kind] });
+          await connected(client);
+          const channel = `short:${kind}`;
+          const got = collect<number>(client, channel);
+          const events: SubscribedEvent[] = [];
+          client.channel(channel).on("subscribed", (e) => events.push(e));
+          await subscribed(client, channel);
+          await s.rt.publish(channel, 0);
+          await until(() => got.length === 1, 5000, "the first publication");
+          // The way to the client goes quiet (nothing is closed) while 5 more are published:
+          // more than the channel's history of 3.
+          for (const c of relay.connections) c.silent = true;
+          for (let i = 1; i <= 5; i++) await s.rt.publish(channel, i);
+          // A new subscription reopens the stream (or the poll) with the old position.
+          await subscribed(client, "other");
+          await until(() => events.length === 2, 5000, "the resubscribe");
+          assert.deepEqual(events[1], {
+            recovered: false,
+            recoverable: true,
+            offset: 6,
+            epoch: got[0]!.epoch,
+            resubscribed: true,
+          });
+          assert.deepEqual(
+            got.map((p) => p.data),
+            [0],
+            "no part of the gap",
+          );
+          await s.rt.publish(channel, 6);
+          await until(() => got.length === 2, 5000, "live again");
+          assert.equal(got[1]!.data, 6);
+        } finally {
+          await relay.close();
+        }
+      },
+    );
+
+    it(
+      `${kind}: a connection that goes silent is dropped after the keepalive, then recovers`,
+      T,
+      async () => {
+        const relay = await startRelay(s.port);
+        try {
+          const client = newClient(`ws://127.0.0.1:${relay.port}/realtime`, { transports: [kind] });
+          await connected(client);
+          const channel = `silent-${kind}`;
+          const got = collect<number>(client, channel);
+          await subscribed(client, channel);
+          const disconnected = new Promise<void>((resolve) => {
+            client.once("disconnected", () => resolve());
+          });
+          for (const c of relay.connections) c.silent = true;
+          await s.rt.publish(channel, 1);
+          await disconnected;
+          await s.rt.publish(channel, 2);
+          await until(() => got.length === 2, 10_000, "recovered");
+          assert.deepEqual(
+            got.map((p) => p.data),
+            [1, 2],
+          );
+        } finally {
+          await relay.close();
+        }
+      },
+    );
+  }
+});
