@@ -127,6 +127,13 @@ export class HttpTransport {
   private readonly routes = new Map<string, { allowedOrigins: OriginPolicy }>();
   /** Open streams and polls of this node by client id (one per client). */
   private readonly streams = new Map<string, HttpStream>();
+  /**
+   * Clients seen lately (client id → user, oldest first), so that a disconnect reaches a
+   * polling client between two of its polls.
+   */
+  private readonly recent = new Map<string, { user: string; seen: number }>();
+  /** Clients disconnected while they held no stream: told at their next request. */
+  private readonly kicked = new Map<string, { code: number; reason: string; until: number }>();
 
   /** `closing`: whether the server is shutting down (new streams are sent elsewhere). */
   constructor(
@@ -153,6 +160,59 @@ export class HttpTransport {
   /** Open streams and polls on this node. */
   get openStreams(): number {
     return this.streams.size;
+  }
+
+  /** How long a client is remembered after its last request. */
+  private get memoryMs(): number {
+    return 2 * Math.max(this.pollTimeoutMs, this.keepaliveMs);
+  }
+
+  /**
+   * Disconnect the clients of `user` seen on this node lately that hold no stream now (a
+   * polling client between two polls): their next request here gets the `disconnect` push.
+   * The clients with a stream are disconnected through hub.sessions. Returns how many.
+   */
+  disconnectIdle(user: string, code: number, reason = ERROR_MESSAGES[code] ?? ""): number {
+    this.prune();
+    let n = 0;
+    for (const [client, r] of this.recent) {
+      if (r.user !== user || this.streams.has(client)) continue;
+      this.kicked.set(client, { code, reason, until: Date.now() + this.memoryMs });
+      this.recent.delete(client);
+      n++;
+    }
+    return n;
+  }
+
+  /** A disconnected client leaves the presence of its channels (with `leave` pushes). */
+  private leaveAll(client: RequestClient, channels: readonly string[]): void {
+    for (const channel of channels) {
+      if (this.hub.namespaces.of(channel)?.presence === true)
+        this.hub.leavePresence(client, channel);
+    }
+  }
+
+  /** Remember the client; a disconnect frame when it was disconnected meanwhile. */
+  private seen(client: string, user: string): string | undefined {
+    const now = Date.now();
+    this.prune();
+    const kick = this.kicked.get(client);
+    if (kick !== undefined) {
+      this.kicked.delete(client);
+      if (kick.until > now) return disconnectPush(kick.code, kick.reason);
+    }
+    this.recent.delete(client); // re-inserted last: the map stays oldest first
+    this.recent.set(client, { user, seen: now });
+    return undefined;
+  }
+
+  private prune(): void {
+    const old = Date.now() - this.memoryMs;
+    for (const [client, r] of this.recent) {
+      if (r.seen > old) break;
+      this.recent.delete(client);
+    }
+    for (const [client, k] of this.kicked) if (k.until <= Date.now()) this.kicked.delete(client);
   }
 
   /** Handle the request if it is for an HTTP transport endpoint; false otherwise. */
@@ -321,6 +381,16 @@ export class HttpTransport {
       return;
     }
     if (stream.ended) return;
+    const kicked = this.seen(stream.clientId, identity.user);
+    if (kicked !== undefined) {
+      const channels = request.subscribe.flatMap((e) =>
+        "command" in e ? [e.command.channel] : [],
+      );
+      this.leaveAll(new RequestClient(stream.clientId, req, identity), channels);
+      stream.write(kicked, true);
+      stream.end();
+      return;
+    }
     if (this.closing()) {
       // Shutting down: the client reconnects (to another node) at once, as WebSockets do.
       stream.write(disconnectPush(DisconnectCode.SHUTDOWN, "server shutdown"), true);
@@ -402,6 +472,12 @@ export class HttpTransport {
       return;
     }
     const client = new RequestClient(clientIdOf(request.session), req, identity);
+    const kicked = this.seen(client.id, identity.user);
+    if (kicked !== undefined) {
+      this.leaveAll(client, request.channels);
+      replyNdjson(res, [kicked]);
+      return;
+    }
     const claimed = new Set(request.channels);
     const frames: string[] = [];
     for (const raw of request.commands) {

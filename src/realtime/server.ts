@@ -150,7 +150,8 @@ export class RealtimeServer extends Hub {
 
   /** Disconnect every connection of a user (e.g. after a ban) with a code. */
   disconnectUser(user: string, code: number = DisconnectCode.FORCED): number {
-    let n = 0;
+    // Polling clients between two polls first (those holding a stream are in sessions).
+    let n = this.httpTransport?.disconnectIdle(user, code) ?? 0;
     for (const s of [...this.sessions]) {
       if (s.identity?.user === user) {
         s.disconnect(code);

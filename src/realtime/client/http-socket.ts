@@ -254,6 +254,11 @@ export class HttpSocket implements WebSocketLike {
       if (gen !== this.#gen) return;
       this.#lines(text, () => gen === this.#gen);
       if (gen !== this.#gen) return;
+      const bye = this.#disconnect;
+      if (bye !== undefined) {
+        this.#fail(bye.code, bye.reason); // the server ended the connection
+        return;
+      }
       // The frames made the client change its subscriptions: the reopen polls next.
       if (this.#reopenQueued) return;
     }

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
+import { SignJWT } from "jose";
 import { MemoryBackend, MemoryBroker } from "../../../src/broker/index.js";
 import {
   type PublicationEvent,
@@ -167,6 +168,29 @@ for (const kind of ["websocket", "sse", "polling"] as const) {
         } finally {
           await relay.close();
         }
+      },
+    );
+
+    it(
+      "a disconnect by the server reaches the client with its code; it leaves presence",
+      T,
+      async () => {
+        const watcher = newClient(s.url, { transports: ["websocket"], data: { name: "watcher" } });
+        await connected(watcher);
+        await subscribed(watcher, "room:ban");
+        const client = newClient(s.url, { transports: [kind], data: { name: "ivy" } });
+        await connected(client);
+        await subscribed(client, "room:ban");
+        const leaves: string[] = [];
+        watcher.channel("room:ban").on("leave", (m) => leaves.push(m.user));
+        const bye = new Promise<{ code: number; reconnect: boolean }>((resolve) => {
+          client.once("disconnected", resolve);
+        });
+        assert.equal(s.rt.disconnectUser("ivy"), 1);
+        const e = await bye;
+        assert.deepEqual([e.code, e.reconnect], [4502, false]);
+        assert.equal(client.state, "closed");
+        await until(() => leaves.includes("ivy"), 5000, "leave");
       },
     );
 
@@ -533,6 +557,47 @@ describe("HTTP transports: reopening with positions, silent connections", () => 
         } finally {
           await relay.close();
         }
+      },
+    );
+  }
+});
+
+describe("HTTP transports: token refresh", () => {
+  const secret = "0123456789abcdef0123456789abcdef";
+  const sign = (exp: number): Promise<string> =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("gus")
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(secret));
+  let s: Running;
+  before(async () => {
+    s = await startRealtime({ jwt: { secret }, httpTransports: { keepaliveMs: 300 } });
+  });
+  after(() => s.close());
+
+  for (const kind of ["sse", "polling"] as const) {
+    it(
+      `${kind}: the token is refreshed in band and the stream carries the new one past the old expiry`,
+      T,
+      async () => {
+        const firstExp = Math.floor(Date.now() / 1000) + 2;
+        let calls = 0;
+        const client = newClient(s.url, {
+          transports: [kind],
+          getToken: () => sign(++calls === 1 ? firstExp : firstExp + 600),
+        });
+        const disconnects: number[] = [];
+        client.on("disconnected", (e) => disconnects.push(e.code));
+        await connected(client);
+        assert.equal(client.user, "gus");
+        const got = collect<number>(client, `tok-${kind}`);
+        await subscribed(client, `tok-${kind}`);
+        await until(() => calls >= 2, 5000, "the refresh");
+        await until(() => Date.now() > firstExp * 1000 + 500, 5000, "the first token's expiry");
+        await s.rt.publish(`tok-${kind}`, 1);
+        await until(() => got.length === 1, 5000, "delivered");
+        assert.deepEqual(disconnects, [], "never disconnected");
       },
     );
   }
