@@ -583,6 +583,15 @@ class HttpStream implements HubSession {
     return this.ended;
   }
 
+  /**
+   * The client's next poll (here, or on another node) likely wants the same channels: keep
+   * them subscribed in the broker for two poll timeouts rather than unsubscribing and
+   * subscribing again at every poll. A stream that ends is reopened at once, or not at all.
+   */
+  get channelLingerMs(): number {
+    return this.kind === "poll" ? 2 * this.transport.pollTimeoutMs : this.transport.keepaliveMs;
+  }
+
   private get hub(): Hub {
     return this.transport.hub;
   }

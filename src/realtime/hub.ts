@@ -75,6 +75,12 @@ export interface HubSession extends Subscriber {
    * HTTP streams that resume a subscription of an earlier request say no. @default yes
    */
   announcesJoin?(channel: string): boolean;
+  /**
+   * When this client's leaving leaves a channel without subscribers on this node, keep the
+   * channel subscribed in the broker this long (ms): an HTTP client's next poll likely wants it
+   * again. @default 0 (let it go at once)
+   */
+  readonly channelLingerMs?: number;
 }
 
 export interface RpcContext {
@@ -163,6 +169,8 @@ export class Hub {
   readonly sessions = new Set<HubSession>();
   readonly broker: Broker;
   private readonly channels = new Map<string, ChannelState>();
+  /** Channels without subscribers kept a while (channelLingerMs): their timers. */
+  private readonly lingering = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly rpcs = new Map<string, RpcHandler>();
   private readonly verify: ((token: string) => Promise<Identity>) | undefined;
   private readonly authenticate: HubOptions["authenticate"];
@@ -211,6 +219,8 @@ export class Hub {
   stop(): void {
     if (this.presenceTimer !== undefined) clearInterval(this.presenceTimer);
     this.presenceTimer = undefined;
+    for (const timer of this.lingering.values()) clearTimeout(timer);
+    this.lingering.clear();
   }
 
   newClientId(): string {
@@ -510,8 +520,20 @@ export class Hub {
     return state;
   }
 
-  private dropIfIdle(state: ChannelState): void {
+  private dropIfIdle(state: ChannelState, lingerMs = 0): void {
     if (!state.idle || this.channels.get(state.name) !== state) return;
+    const lingering = this.lingering.get(state.name);
+    if (lingering !== undefined) clearTimeout(lingering);
+    this.lingering.delete(state.name);
+    if (lingerMs > 0) {
+      const timer = setTimeout(() => {
+        this.lingering.delete(state.name);
+        this.dropIfIdle(state);
+      }, lingerMs);
+      timer.unref?.();
+      this.lingering.set(state.name, timer);
+      return;
+    }
     this.channels.delete(state.name);
     this.broker.unsubscribe(state.name).catch(() => {
       // The broker is down: its subscription is gone with it, and it resyncs on return.
@@ -529,7 +551,7 @@ export class Hub {
     if (state === undefined) return;
     state.members.delete(s.id);
     if (state.ns.presence && presence) this.leavePresence(s, channel);
-    this.dropIfIdle(state);
+    this.dropIfIdle(state, s.channelLingerMs);
   }
 
   /**

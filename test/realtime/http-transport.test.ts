@@ -283,6 +283,16 @@ describe("HTTP transports: long-polling and recovery", () => {
     assert.equal(lost[0]!.result.offset, 6);
   });
 
+  it("a channel a poll leaves without subscribers stays subscribed for two poll timeouts", async () => {
+    // The channels of the earlier tests' polls go first.
+    await until(() => s.rt.channelCount === 0, 5000, "no channel");
+    const peer = new HttpPeer(base(s));
+    const frames = await peer.poll([{ id: 2, type: "subscribe", channel: "linger" }]);
+    assert.equal(frames.length, 2);
+    assert.equal(s.rt.channelCount, 1, "kept after the poll ended");
+    await until(() => s.rt.channelCount === 0, 5000, "let go");
+  });
+
   it("subscribe errors come back as error replies; the other subscribes are served", async () => {
     const peer = new HttpPeer(base(s));
     const frames = await peer.poll([
