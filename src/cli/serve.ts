@@ -269,6 +269,9 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
     }
   };
   const realtime = rt.webSocketServer({ noServer: true }, { allowedOrigins: originOk });
+  // SSE and long-polling next to /realtime, for networks that let no WebSocket through
+  // (docs/transports.md): same Origin rule; served by rt.handleHttp above.
+  rt.httpTransport?.route("/realtime", originOk);
   const echo = new WebSocketServer({ noServer: true, allowedOrigins: originOk });
   echo.on("connection", (ws: WebSocketConnection) => {
     ws.on("message", (data: Buffer, binary: boolean) => {
