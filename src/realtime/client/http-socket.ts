@@ -259,6 +259,11 @@ export class HttpSocket implements WebSocketLike {
         this.#fail(bye.code, bye.reason); // the server ended the connection
         return;
       }
+      if (!this.#connected) {
+        // The first poll is always answered with the connect reply (or a refusal).
+        this.#fail(CLOSE_ABNORMAL, "poll: no connect reply");
+        return;
+      }
       // The frames made the client change its subscriptions: the reopen polls next.
       if (this.#reopenQueued) return;
     }
@@ -298,7 +303,9 @@ export class HttpSocket implements WebSocketLike {
     try {
       msg = JSON.parse(text) as Frame;
     } catch {
-      this.#message(text); // the connection reports it
+      // Not from a duplex.v1 server (a captive portal's page, a proxy's error): a failed
+      // connection, not something to poll again at once.
+      this.#fail(CLOSE_ABNORMAL, `${this.kind}: the response is not duplex.v1`);
       return;
     }
     if (typeof msg.id === "number") {

@@ -7,6 +7,7 @@
  * doubling a publication. No timing thresholds: waits poll until a deadline.
  */
 import assert from "node:assert/strict";
+import * as http from "node:http";
 import { after, afterEach, before, describe, it } from "node:test";
 import { SignJWT } from "jose";
 import { MemoryBackend, MemoryBroker } from "../../../src/broker/index.js";
@@ -397,6 +398,50 @@ describe("fallback when WebSockets do not get through", () => {
       await until(() => events.length >= 2, 10_000, "two rounds");
       assert.ok(events.every((e) => e.code === 1006 && e.reconnect));
       assert.equal(client.transport, "websocket", "each round starts from the first transport");
+    },
+  );
+});
+
+describe("HTTP transports: a server that is not duplex.v1", () => {
+  it(
+    "a page instead of frames (a captive portal): one request per attempt, no busy loop",
+    T,
+    async () => {
+      const paths: string[] = [];
+      const portal = http.createServer((req, res) => {
+        paths.push(req.url ?? "");
+        req.resume();
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end("<!doctype html><title>Sign in to the Wi-Fi</title>\n<p>Please sign in</p>\n");
+      });
+      await new Promise<void>((r) => portal.listen(0, "127.0.0.1", r));
+      try {
+        const { port } = portal.address() as { port: number };
+        for (const kind of ["sse", "polling"] as const) {
+          paths.length = 0;
+          const client = newClient(`ws://127.0.0.1:${port}/realtime`, {
+            transports: [kind],
+            connectTimeoutMs: 1000,
+          });
+          let disconnects = 0;
+          let attempts = 0;
+          client.on("disconnected", () => disconnects++);
+          client.on("state", (e) => {
+            if (e.state === "connecting") attempts++;
+          });
+          client.connect();
+          await until(() => disconnects >= 3, 10_000, "three attempts");
+          client.close();
+          // One request per attempt (the last one's may still be on its way).
+          assert.ok(
+            paths.length >= disconnects && paths.length <= attempts,
+            `${kind}: ${paths.length} requests for ${attempts} attempts`,
+          );
+        }
+      } finally {
+        portal.closeAllConnections();
+        await new Promise<void>((r) => portal.close(() => r()));
+      }
     },
   );
 });
