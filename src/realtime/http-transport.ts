@@ -87,7 +87,7 @@ function infoOf(id: string, identity: Identity): { info: ClientInfo; json: strin
 }
 
 /** A request the body of which could not be used: answered with an HTTP status. */
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -879,7 +879,8 @@ function replyNdjson(res: http.ServerResponse, frames: readonly string[]): void 
   res.end(body);
 }
 
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+/** The request body, at most `max` bytes (else an HttpError 413; the rest is discarded). */
+export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ServerOptions, type WebSocketConnection, WebSocketServer } from "../server/index.js";
 import { DisconnectCode, ErrorCode } from "./codes.js";
-import { HttpTransport, type HttpTransportOptions } from "./http-transport.js";
+import { HttpError, HttpTransport, type HttpTransportOptions, readBody } from "./http-transport.js";
 import { Hub, type HubOptions } from "./hub.js";
 import { ReplyError, Session, toWireError } from "./session.js";
 import { type Json, SUBPROTOCOL } from "./wire.js";
@@ -225,7 +225,10 @@ export class RealtimeServer extends Hub {
     }
     readBody(req, MAX_API_BODY).then(
       (body) => this.apiPublish(body, res),
-      () => reply(res, 413, { error: `body larger than ${MAX_API_BODY} bytes` }),
+      (e: unknown) => {
+        if (e instanceof HttpError) reply(res, e.status, { error: e.message });
+        else res.destroy(); // the request itself failed (aborted): nobody to answer
+      },
     );
     return true;
   }
@@ -317,23 +320,4 @@ function reply(res: http.ServerResponse, status: number, body: object): void {
     "Cache-Control": "no-store",
   });
   res.end(text);
-}
-
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.removeAllListeners("data");
-        req.resume(); // discard the rest; the 413 goes out on the same connection
-        reject(new RangeError("body too large"));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
 }
