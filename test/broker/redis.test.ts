@@ -76,6 +76,19 @@ async function startNodes(
   return nodes;
 }
 
+/** Wait until every node has called resync() exactly `times` times (each is back after an outage). */
+async function resynced(nodes: readonly Node[], times: number): Promise<void> {
+  await eventually(
+    () =>
+      assert.deepEqual(
+        nodes.map((n) => n.rec.resyncs),
+        nodes.map(() => times),
+      ),
+    10_000,
+    20,
+  );
+}
+
 async function closeAll(nodes: readonly Node[]): Promise<void> {
   await Promise.all(nodes.map((n) => n.broker.close()));
 }
@@ -339,15 +352,7 @@ describe("RedisBroker on one volatile redis-server", () => {
       // Only pub/sub connections: both brokers' subscribers, not their command connections.
       const killed = await redis.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]);
       assert.equal(killed, 2);
-      await eventually(
-        () =>
-          assert.deepEqual(
-            nodes.map((n) => n.rec.resyncs),
-            [1, 1],
-          ),
-        10_000,
-        20,
-      );
+      await resynced(nodes, 1);
       await a.broker.publish(ch, request("two"));
       await eventually(() => assert.deepEqual(b.rec.data(ch), ["one", "two"]));
       assert.deepEqual(
@@ -478,15 +483,7 @@ describe("RedisBroker outages (each test restarts its own redis-server)", () => 
       );
       await server.kill();
       await server.start();
-      await eventually(
-        () =>
-          assert.deepEqual(
-            nodes.map((n) => n.rec.resyncs),
-            [1, 1],
-          ),
-        10_000,
-        20,
-      );
+      await resynced(nodes, 1);
       // What the hub does on resync: look at the position. The stream is gone.
       assert.deepEqual(await b.broker.history(ch, hist()), {
         publications: [],
@@ -538,15 +535,7 @@ describe("RedisBroker outages (each test restarts its own redis-server)", () => 
         await assert.rejects(call(), BrokerUnavailableError, name);
       }
       await server.start();
-      await eventually(
-        () =>
-          assert.deepEqual(
-            nodes.map((n) => n.rec.resyncs),
-            [1, 1],
-          ),
-        10_000,
-        20,
-      );
+      await resynced(nodes, 1);
       const page = await b.broker.history(ch, hist());
       assert.deepEqual(
         page.publications.map((p) => p.data),
@@ -602,15 +591,7 @@ describe("RedisBroker outages (each test restarts its own redis-server)", () => 
       assert.ok(rejected.length > 0, "some publish failed during the crash");
       for (const e of rejected) assert.ok(e instanceof BrokerUnavailableError, String(e));
       await server.start();
-      await eventually(
-        () =>
-          assert.deepEqual(
-            nodes.map((n) => n.rec.resyncs),
-            [1, 1],
-          ),
-        10_000,
-        20,
-      );
+      await resynced(nodes, 1);
       const page = await b.broker.history(ch, hist());
       const stored = new Map(page.publications.map((p) => [p.data, p.offset]));
       for (const [data, offset] of resolved) {
@@ -678,15 +659,7 @@ describe("RedisBroker outages (each test restarts its own redis-server)", () => 
       await server.stop();
       await b.broker.unsubscribe(gone); // takes effect locally: there is no connection to tell
       await server.start();
-      await eventually(
-        () =>
-          assert.deepEqual(
-            nodes.map((n) => n.rec.resyncs),
-            [1, 1],
-          ),
-        10_000,
-        20,
-      );
+      await resynced(nodes, 1);
       const redis = await admin(server);
       try {
         await eventually(async () =>
