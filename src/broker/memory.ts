@@ -7,9 +7,9 @@
  * without a backend gets a private one.
  *
  * Behaviour the hub author should know:
- * - Delivery is synchronous. `publish`, `publishJoin` and `publishLeave` call the handlers of every
- *   subscribed broker (the publishing one included) before their promise resolves, so once a
- *   publish has resolved every subscriber has seen it. A handler that publishes again from inside a
+ * - Delivery is synchronous. `publish` and the presence calls that announce a join or leave call
+ *   the handlers of every subscribed broker (the calling one included) before their promise
+ *   resolves, so once a publish has resolved every subscriber has seen it. A handler that publishes again from inside a
  *   callback is fine: nested deliveries are queued and run after the current one, so every broker
  *   still sees a channel's publications in offset order.
  * - A handler that throws does not stop delivery to the others; the error goes to
@@ -17,8 +17,8 @@
  * - Expiry (history age, stream idle time, idempotency windows, presence) is checked lazily on
  *   every read, so nothing expired is ever returned or counted; a periodic sweep (an unref'd
  *   interval, `sweepIntervalMs`, running while at least one broker is started and not closed)
- *   additionally frees memory. Expired presence entries are dropped silently: no `leave` is fanned
- *   out for them (leave events are the hub's job, via `publishLeave`).
+ *   additionally frees memory. Whenever an expired presence entry is dropped — by that sweep, by
+ *   `expirePresence` or lazily by another presence call — its `leave` is announced, once.
  * - A publish with `historySize: 0` leaves an existing stream of that channel untouched.
  * - Presence members are ordered by client id with JavaScript string comparison (UTF-16 code
  *   units); the page cursor is the last client id of the page.
@@ -537,41 +537,56 @@ class Core {
     this.#streams.delete(channel);
   }
 
-  publishEvent(kind: "join" | "leave", channel: string, member: string): void {
-    this.#dispatch({ kind, channel, member });
-  }
-
   // -- presence --
 
-  addPresence(channel: string, clientId: string, member: string, ttlMs: number): void {
+  addPresence(channel: string, clientId: string, member: string, ttlMs: number): boolean {
     checkPositive("ttlMs", ttlMs, false);
+    const now = this.now();
+    // An entry that expired is gone (with its leave) before it is added again.
+    this.#sweepPresence(now);
     let presence = this.#presence.get(channel);
     if (presence === undefined) {
       presence = { members: new Map(), ids: [] };
       this.#presence.set(channel, presence);
     }
-    if (!presence.members.has(clientId)) {
-      presence.ids.splice(searchIds(presence.ids, clientId, false), 0, clientId);
-    }
+    const added = !presence.members.has(clientId);
+    if (added) presence.ids.splice(searchIds(presence.ids, clientId, false), 0, clientId);
     presence.members.set(clientId, member);
-    this.#presenceExpiry.set(pairKey(channel, clientId), { channel, clientId }, ttlMs, this.now());
+    this.#presenceExpiry.set(pairKey(channel, clientId), { channel, clientId }, ttlMs, now);
+    if (added) this.#dispatch({ kind: "join", channel, member });
+    return added;
   }
 
-  removePresence(channel: string, clientId: string): void {
+  removePresence(channel: string, clientId: string): boolean {
+    this.#sweepPresence(this.now());
     this.#presenceExpiry.delete(pairKey(channel, clientId));
-    this.#dropMember(channel, clientId);
+    return this.#dropMember(channel, clientId);
   }
 
-  #dropMember(channel: string, clientId: string): void {
+  /** Remove a member and announce its leave; false when it was not there. */
+  #dropMember(channel: string, clientId: string): boolean {
     const presence = this.#presence.get(channel);
-    if (presence === undefined || !presence.members.delete(clientId)) return;
+    const member = presence?.members.get(clientId);
+    if (presence === undefined || member === undefined) return false;
+    presence.members.delete(clientId);
     const i = searchIds(presence.ids, clientId, false);
     if (presence.ids[i] === clientId) presence.ids.splice(i, 1);
     if (presence.members.size === 0) this.#presence.delete(channel);
+    this.#dispatch({ kind: "leave", channel, member });
+    return true;
   }
 
-  #sweepPresence(now: number): void {
-    this.#presenceExpiry.sweep(now, (_key, ref) => this.#dropMember(ref.channel, ref.clientId));
+  /** Drop every expired entry (of all channels, with their leaves); how many were of `channel`. */
+  #sweepPresence(now: number, channel?: string): number {
+    let n = 0;
+    this.#presenceExpiry.sweep(now, (_key, ref) => {
+      if (this.#dropMember(ref.channel, ref.clientId) && ref.channel === channel) n++;
+    });
+    return n;
+  }
+
+  expirePresence(channel: string): number {
+    return this.#sweepPresence(this.now(), channel);
   }
 
   presence(channel: string, cursor: string | undefined, limit: number): PresencePage {
@@ -693,12 +708,16 @@ export class MemoryBroker implements Broker {
     clientId: string,
     member: string,
     ttlMs: number,
-  ): Promise<void> {
-    this.#ready().addPresence(channel, clientId, member, ttlMs);
+  ): Promise<boolean> {
+    return this.#ready().addPresence(channel, clientId, member, ttlMs);
   }
 
-  async removePresence(channel: string, clientId: string): Promise<void> {
-    this.#ready().removePresence(channel, clientId);
+  async removePresence(channel: string, clientId: string): Promise<boolean> {
+    return this.#ready().removePresence(channel, clientId);
+  }
+
+  async expirePresence(channel: string): Promise<number> {
+    return this.#ready().expirePresence(channel);
   }
 
   async presence(
@@ -707,14 +726,6 @@ export class MemoryBroker implements Broker {
     limit: number,
   ): Promise<PresencePage> {
     return this.#ready().presence(channel, cursor, limit);
-  }
-
-  async publishJoin(channel: string, member: string): Promise<void> {
-    this.#ready().publishEvent("join", channel, member);
-  }
-
-  async publishLeave(channel: string, member: string): Promise<void> {
-    this.#ready().publishEvent("leave", channel, member);
   }
 
   async removeHistory(channel: string): Promise<void> {

@@ -12,8 +12,10 @@
  *   record (SET NX PX). Redis runs scripts one at a time, so offsets, history and the order in which
  *   subscribers receive publications all agree.
  * - `history` is one script too (meta hash + XRANGE), so a page and its stream top are one moment.
- * - Presence: a sorted set scored by expiry time (pruned on every presence script), a sorted set
- *   of client ids with score 0 (ZRANGEBYLEX pages in client-id order) and a hash of member JSON.
+ * - Presence: a sorted set scored by expiry time, a sorted set of client ids with score 0
+ *   (ZRANGEBYLEX pages in client-id order) and a hash of member JSON. Every presence script
+ *   first prunes the expired entries and PUBLISHes their leaves; adding a new member PUBLISHes
+ *   its join and removing one its leave, in the same script, so each change is announced once.
  * - Fan-out: one Redis pub/sub channel per channel (named like the key base), one subscriber
  *   connection per broker. Publications, joins and leaves go through the same pub/sub channel.
  *
@@ -88,6 +90,8 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 const DEFAULT_RECONNECT_MAX_DELAY_MS = 1000;
 /** COUNT/LIMIT arguments are capped here (a page that large is not a page). */
 const MAX_COUNT = 2 ** 31 - 1;
+/** Presence keys outlive their last member this long, so its leave can still be announced. */
+const PRESENCE_LINGER_MS = 10 * 60 * 1000;
 
 // ---- Lua ----------------------------------------------------------------------------------------
 
@@ -118,17 +122,23 @@ local function prune_age(stream, cutoff)
     if n < 64 then return end
   end
 end
--- Remove expired presence entries (expiry score <= now) from the three presence keys.
-local function prune_presence(by_expiry, by_id, data, now)
+-- Remove expired presence entries (expiry score <= now) from the three presence keys and
+-- announce the leave of each on the pub/sub channel. Returns how many were removed.
+local function prune_presence(by_expiry, by_id, data, now, pubsub)
   local gone = redis.call('ZRANGEBYSCORE', by_expiry, '-inf', int(now))
-  if #gone == 0 then return end
+  if #gone == 0 then return 0 end
   redis.call('ZREMRANGEBYSCORE', by_expiry, '-inf', int(now))
   for i = 1, #gone, 500 do
     local chunk = {}
     for j = i, math.min(i + 499, #gone) do chunk[#chunk + 1] = gone[j] end
+    local members = redis.call('HMGET', data, unpack(chunk))
+    for j = 1, #members do
+      if members[j] then redis.call('PUBLISH', pubsub, 'l|' .. members[j]) end
+    end
     redis.call('ZREM', by_id, unpack(chunk))
     redis.call('HDEL', data, unpack(chunk))
   end
+  return #gone
 end
 `;
 
@@ -210,39 +220,53 @@ return {tonumber(head[2]), head[1], entries}
 
 /**
  * KEYS: presence by expiry (zset), by id (zset, score 0), data (hash).
- * ARGV: 1 client id, 2 member, 3 ttl ms.
+ * ARGV: 1 client id, 2 member, 3 ttl ms, 4 pub/sub channel.
+ * Returns 1 when the member is new (its join announced), 0 for a refresh.
  */
 const ADD_PRESENCE_LUA = `${LUA_COMMON}
 local by_expiry, by_id, data = KEYS[1], KEYS[2], KEYS[3]
 local now = now_ms()
-prune_presence(by_expiry, by_id, data, now)
-redis.call('ZADD', by_expiry, int(now + tonumber(ARGV[3])), ARGV[1])
+prune_presence(by_expiry, by_id, data, now, ARGV[4])
+local added = redis.call('ZADD', by_expiry, int(now + tonumber(ARGV[3])), ARGV[1])
 redis.call('ZADD', by_id, '0', ARGV[1])
 redis.call('HSET', data, ARGV[1], ARGV[2])
--- The keys live as long as their longest-lived member.
+if added == 1 then redis.call('PUBLISH', ARGV[4], 'j|' .. ARGV[2]) end
+-- The keys outlive their longest-lived member by PRESENCE_LINGER_MS: an entry that expires is
+-- still there to be announced (its leave) by the next sweep.
 local last = redis.call('ZRANGE', by_expiry, -1, -1, 'WITHSCORES')
-local at = int(tonumber(last[2]) + 1)
+local at = int(tonumber(last[2]) + ${PRESENCE_LINGER_MS})
 redis.call('PEXPIREAT', by_expiry, at)
 redis.call('PEXPIREAT', by_id, at)
 redis.call('PEXPIREAT', data, at)
-return 1
-`;
-
-/** KEYS: as ADD_PRESENCE_LUA. ARGV: 1 client id. */
-const REMOVE_PRESENCE_LUA = `
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return 1
+return added
 `;
 
 /**
- * KEYS: as ADD_PRESENCE_LUA. ARGV: 1 has cursor ('1'), 2 cursor, 3 limit.
+ * KEYS: as ADD_PRESENCE_LUA. ARGV: 1 client id, 2 pub/sub channel.
+ * Returns 1 when the member was there (its leave announced), 0 otherwise.
+ */
+const REMOVE_PRESENCE_LUA = `
+local member = redis.call('HGET', KEYS[3], ARGV[1])
+if not member then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'l|' .. member)
+return 1
+`;
+
+/** KEYS: as ADD_PRESENCE_LUA. ARGV: 1 pub/sub channel. Returns how many expired entries went. */
+const EXPIRE_PRESENCE_LUA = `${LUA_COMMON}
+return prune_presence(KEYS[1], KEYS[2], KEYS[3], now_ms(), ARGV[1])
+`;
+
+/**
+ * KEYS: as ADD_PRESENCE_LUA. ARGV: 1 has cursor ('1'), 2 cursor, 3 limit, 4 pub/sub channel.
  * Returns {count, members, next cursor or false}.
  */
 const PRESENCE_LUA = `${LUA_COMMON}
 local by_expiry, by_id, data = KEYS[1], KEYS[2], KEYS[3]
-prune_presence(by_expiry, by_id, data, now_ms())
+prune_presence(by_expiry, by_id, data, now_ms(), ARGV[4])
 local count = redis.call('ZCARD', by_expiry)
 local limit = tonumber(ARGV[3])
 if limit <= 0 or count == 0 then return {count, {}, false} end
@@ -275,6 +299,7 @@ const SCRIPTS = {
   duplexHistory: script(HISTORY_LUA, 2),
   duplexAddPresence: script(ADD_PRESENCE_LUA, 3),
   duplexRemovePresence: script(REMOVE_PRESENCE_LUA, 3),
+  duplexExpirePresence: script(EXPIRE_PRESENCE_LUA, 3),
   duplexPresence: script(PRESENCE_LUA, 3),
 };
 
@@ -765,17 +790,25 @@ export class RedisBroker implements Broker {
     clientId: string,
     member: string,
     ttlMs: number,
-  ): Promise<void> {
+  ): Promise<boolean> {
     checkPositive("ttlMs", ttlMs, false);
     const keys = new ChannelKeys(this.keyPrefix, channel);
-    await this.#run((cmd) =>
-      cmd.duplexAddPresence(keys.presence, [clientId, member, String(Math.ceil(ttlMs))]),
-    );
+    const args = [clientId, member, String(Math.ceil(ttlMs)), keys.pubsub];
+    const reply = await this.#run((cmd) => cmd.duplexAddPresence(keys.presence, args));
+    return Number(reply) === 1;
   }
 
-  async removePresence(channel: string, clientId: string): Promise<void> {
+  async removePresence(channel: string, clientId: string): Promise<boolean> {
     const keys = new ChannelKeys(this.keyPrefix, channel);
-    await this.#run((cmd) => cmd.duplexRemovePresence(keys.presence, [clientId]));
+    const args = [clientId, keys.pubsub];
+    const reply = await this.#run((cmd) => cmd.duplexRemovePresence(keys.presence, args));
+    return Number(reply) === 1;
+  }
+
+  async expirePresence(channel: string): Promise<number> {
+    const keys = new ChannelKeys(this.keyPrefix, channel);
+    const reply = await this.#run((cmd) => cmd.duplexExpirePresence(keys.presence, [keys.pubsub]));
+    return Number(reply);
   }
 
   async presence(
@@ -789,6 +822,7 @@ export class RedisBroker implements Broker {
       cursor === undefined ? "0" : "1",
       cursor ?? "",
       String(Number.isNaN(pageSize) ? 0 : pageSize),
+      keys.pubsub,
     ];
     const reply = await this.#run((cmd) => cmd.duplexPresence(keys.presence, args));
     const [count, members, next] = asArray(reply, "presence");
@@ -800,16 +834,6 @@ export class RedisBroker implements Broker {
     };
     if (next !== null && next !== undefined && next !== false) page.cursor = asText(next);
     return page;
-  }
-
-  async publishJoin(channel: string, member: string): Promise<void> {
-    const name = new ChannelKeys(this.keyPrefix, channel).pubsub;
-    await this.#run((cmd) => cmd.publish(name, `j|${member}`));
-  }
-
-  async publishLeave(channel: string, member: string): Promise<void> {
-    const name = new ChannelKeys(this.keyPrefix, channel).pubsub;
-    await this.#run((cmd) => cmd.publish(name, `l|${member}`));
   }
 
   // -- shutdown --

@@ -18,6 +18,7 @@ import {
   type Identity,
   type NamespaceOptions,
   RealtimeServer,
+  type RealtimeServerOptions,
   type RuleContext,
 } from "../realtime/index.js";
 import { type WebSocketConnection, WebSocketServer } from "../server/index.js";
@@ -69,6 +70,11 @@ export interface ServeOptions {
   readonly drainMs?: number;
   /** Stats publication period. @default 1000 */
   readonly statsIntervalMs?: number;
+  /** Presence timing (embedding and tests; the defaults suit production). */
+  readonly realtime?: Pick<
+    RealtimeServerOptions,
+    "presenceTtlMs" | "presenceSweepMs" | "httpTransports"
+  >;
 }
 
 export function parseServeArgs(
@@ -203,6 +209,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
     broker,
     namespaces: namespaces(),
     maxPublishBytes: 16 * 1024,
+    ...options.realtime,
     ...(options.drainMs === undefined ? {} : { drainMs: options.drainMs }),
     ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
     ...(options.clientBundleDir === undefined ? {} : { clientBundleDir: options.clientBundleDir }),

@@ -104,13 +104,26 @@ export interface Broker {
   unsubscribe(channel: string): Promise<void>;
   publish(channel: string, request: PublishRequest): Promise<PublishOutcome>;
   history(channel: string, request: HistoryRequest): Promise<HistoryPage>;
-  /** Add or refresh a presence entry (member is ClientInfo JSON text) that expires after `ttlMs`. */
-  addPresence(channel: string, clientId: string, member: string, ttlMs: number): Promise<void>;
-  removePresence(channel: string, clientId: string): Promise<void>;
+  /**
+   * Presence: an entry per (channel, client id) holding the member (ClientInfo JSON text), kept
+   * until removed or until `ttlMs` passes without a refresh. The broker announces every change of
+   * membership exactly once, to every node subscribed to the channel (`join`/`leave` of the
+   * handler), whichever node caused it: a join when an entry is added that was absent (or had
+   * expired), a leave when one is removed or expires. Expired entries are never listed nor
+   * counted; the leave of one is announced no later than the next `expirePresence` (or any other
+   * presence call) on its channel.
+   *
+   * Add or refresh an entry; resolves true when the member is new (and was announced).
+   */
+  addPresence(channel: string, clientId: string, member: string, ttlMs: number): Promise<boolean>;
+  /** Remove an entry; resolves true when the member was present (and its leave was announced). */
+  removePresence(channel: string, clientId: string): Promise<boolean>;
+  /**
+   * Remove the channel's expired entries, announcing a leave for each. Nodes may call this at
+   * the same time: each expired member is announced once. Resolves how many this call removed.
+   */
+  expirePresence(channel: string): Promise<number>;
   presence(channel: string, cursor: string | undefined, limit: number): Promise<PresencePage>;
-  /** Fan out a join/leave event to the nodes subscribed to the channel. */
-  publishJoin(channel: string, member: string): Promise<void>;
-  publishLeave(channel: string, member: string): Promise<void>;
   /** Forget a channel's history; the next publication starts a new epoch. */
   removeHistory(channel: string): Promise<void>;
   close(): Promise<void>;

@@ -17,9 +17,13 @@
  * - a stream or poll carries the client's subscriptions with their stream positions, and
  *   subscribes them through the hub's own recovery (exact, or recovered:false, never partial),
  *   so changing the set, reopening a stream or moving to another node loses nothing;
- * - presence lives in the broker: entries are refreshed by the node holding the stream (or by
- *   every poll) and expire after presenceTtlMs when the client stops coming; an unsubscribe
- *   sent to /send removes them (and announces the leave) from any node.
+ * - presence lives in the broker: an entry is added by every stream or poll (the broker
+ *   announces the join only when the client was not a member), refreshed by the node holding
+ *   the stream, and expires `presenceTtlMs` after the client stopped coming — then the leave is
+ *   announced by the sweep of a node with subscribers in the channel. An unsubscribe sent to
+ *   /send removes it (and announces the leave) from any node.
+ * - a node that shuts down ends its streams without a word (the client reopens them on another
+ *   node: same client id, still present, positions recovered) and answers new ones 503.
  */
 
 import { createHash } from "node:crypto";
@@ -56,6 +60,12 @@ export interface HttpTransportOptions {
   readonly maxCommandsPerRequest?: number;
   /** An SSE stream whose unsent bytes exceed this is closed with 4001. @default 4_194_304 */
   readonly maxBufferedBytes?: number;
+  /**
+   * How long a client that holds no stream or poll (it went away, or is between two polls)
+   * stays in the presence of its channels; then its `leave` is pushed. Refreshed every third of
+   * this while it holds one. @default 15_000
+   */
+  readonly presenceTtlMs?: number;
 }
 
 /** The Origin policy of a path, as for WebSocket upgrades (`allowedOrigins`). */
@@ -123,6 +133,8 @@ export class HttpTransport {
   readonly maxBodyBytes: number;
   readonly maxCommandsPerRequest: number;
   readonly maxBufferedBytes: number;
+  readonly presenceTtlMs: number;
+  private readonly refreshTimer: ReturnType<typeof setInterval>;
   /** Base path (e.g. "/realtime") → its Origin policy. */
   private readonly routes = new Map<string, { allowedOrigins: OriginPolicy }>();
   /** Open streams and polls of this node by client id (one per client). */
@@ -150,6 +162,17 @@ export class HttpTransport {
       100,
     );
     this.maxBufferedBytes = positive("maxBufferedBytes", options.maxBufferedBytes, 4 * 1024 * 1024);
+    this.presenceTtlMs = positive("presenceTtlMs", options.presenceTtlMs, 15_000);
+    this.refreshTimer = setInterval(
+      () => this.hub.refreshPresence(this.streams.values()),
+      Math.max(1, Math.floor(this.presenceTtlMs / 3)),
+    );
+    this.refreshTimer.unref?.();
+  }
+
+  /** Stop refreshing the presence of the open streams (the server is closing). */
+  stop(): void {
+    clearInterval(this.refreshTimer);
   }
 
   /** Serve `{path}/sse`, `{path}/poll` and `{path}/send` with this Origin policy. */
@@ -366,6 +389,11 @@ export class HttpTransport {
     req: http.IncomingMessage,
     res: http.ServerResponse,
   ): Promise<void> {
+    // Shutting down: the client reopens at once, and the load balancer sends it elsewhere.
+    if (this.closing()) {
+      res.setHeader("Retry-After", "0");
+      throw new HttpError(503, "server shutting down");
+    }
     const stream = new HttpStream(
       clientIdOf(request.session),
       req,
@@ -392,9 +420,7 @@ export class HttpTransport {
       return;
     }
     if (this.closing()) {
-      // Shutting down: the client reconnects (to another node) at once, as WebSockets do.
-      stream.write(disconnectPush(DisconnectCode.SHUTDOWN, "server shutdown"), true);
-      stream.end();
+      stream.end(); // shut down while authenticating: reopened elsewhere
       return;
     }
     // One stream per client on a node: a client that opened a new one has let the old one go.
@@ -436,7 +462,6 @@ export class HttpTransport {
         );
         continue;
       }
-      if (resume) stream.resumed.add(command.channel);
       try {
         const result = await this.hub.execute(stream, command);
         if (stream.ended) return;
@@ -556,8 +581,6 @@ class HttpStream implements HubSession {
   info: ClientInfo | undefined;
   infoJson: string | undefined;
   readonly channels = new Map<string, Membership>();
-  /** Channels the client was already subscribed to in an earlier request: no join announced. */
-  readonly resumed = new Set<string>();
   ended = false;
   /** Poll: frames waiting for the response, and whether one of them is news to the client. */
   private readonly batch: string[] = [];
@@ -700,16 +723,22 @@ class HttpStream implements HubSession {
     throw new ReplyError(ErrorCode.BAD_REQUEST, "send refresh to /send");
   }
 
-  announcesJoin(channel: string): boolean {
-    return !this.resumed.has(channel);
+  get presenceTtlMs(): number {
+    return this.transport.presenceTtlMs;
   }
 
   /**
    * The server ends this client's connection: a `disconnect` push, and the client leaves its
-   * channels' presence (it comes back, if it does, as a new connection).
+   * channels' presence (it comes back, if it does, as a new connection). Except when this node
+   * shuts down (4000): the client is not disconnected, only this stream ends, and the client
+   * reopens it on another node (the connection, its client id and its presence go on).
    */
   disconnect(code: number, reason: string = ERROR_MESSAGES[code] ?? ""): void {
     if (this.ended) return;
+    if (code === DisconnectCode.SHUTDOWN) {
+      this.end();
+      return;
+    }
     this.write(disconnectPush(code, reason), true);
     for (const channel of this.channels.keys()) {
       if (this.hub.namespaces.of(channel)?.presence === true) this.hub.leavePresence(this, channel);

@@ -71,10 +71,11 @@ export interface HubSession extends Subscriber {
   /** The connection ended (sessionClosed was called or is about to be). */
   readonly isClosed: boolean;
   /**
-   * Whether joining the presence of `channel` is announced to its members (a `join` push).
-   * HTTP streams that resume a subscription of an earlier request say no. @default yes
+   * How long this client's presence entries live without a refresh (ms); such sessions are
+   * refreshed by their owner (`refreshPresence`), not by the hub's timer. An HTTP stream says how
+   * long its client may be away between two requests. @default the hub's presenceTtlMs
    */
-  announcesJoin?(channel: string): boolean;
+  readonly presenceTtlMs?: number;
   /**
    * When this client's leaving leaves a channel without subscribers on this node, keep the
    * channel subscribed in the broker this long (ms): an HTTP client's next poll likely wants it
@@ -113,8 +114,18 @@ export interface HubOptions {
   readonly maxPublishBytes?: number;
   /** A publish retried with the same key within this time is not published twice. @default 120_000 */
   readonly idempotencyTtlMs?: number;
-  /** Presence entries expire unless refreshed (a node that dies stops refreshing). @default 60_000 */
+  /**
+   * Presence entries of WebSocket clients expire unless refreshed (every third of this): a node
+   * that dies stops refreshing, and its clients leave (with `leave` pushes) this long after.
+   * @default 60_000
+   */
   readonly presenceTtlMs?: number;
+  /**
+   * How often the node removes the expired presence entries of the channels it has subscribers
+   * in, announcing their leaves (one broker call per such channel). @default a third of
+   * presenceTtlMs, at most 5_000
+   */
+  readonly presenceSweepMs?: number;
   /** @default 1000 */
   readonly maxHistoryPerRequest?: number;
   /** @default 1000 */
@@ -133,6 +144,7 @@ interface ResolvedOptions {
   readonly maxPublishBytes: number;
   readonly idempotencyTtlMs: number;
   readonly presenceTtlMs: number;
+  readonly presenceSweepMs: number;
   readonly maxHistoryPerRequest: number;
   readonly maxPresencePage: number;
 }
@@ -175,6 +187,7 @@ export class Hub {
   private readonly verify: ((token: string) => Promise<Identity>) | undefined;
   private readonly authenticate: HubOptions["authenticate"];
   private presenceTimer: ReturnType<typeof setInterval> | undefined;
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private started = false;
   /** Counters for /stats and tests. */
   readonly stats = { publications: 0, delivered: 0 };
@@ -187,13 +200,25 @@ export class Hub {
     this.verify = options.jwt === undefined ? undefined : createJwtVerifier(options.jwt);
     this.authenticate = options.authenticate;
     this.node = options.node;
+    const presenceTtlMs = options.presenceTtlMs ?? 60_000;
+    const presenceSweepMs =
+      options.presenceSweepMs ?? Math.max(1, Math.min(5_000, Math.floor(presenceTtlMs / 3)));
+    for (const [name, v] of [
+      ["presenceTtlMs", presenceTtlMs],
+      ["presenceSweepMs", presenceSweepMs],
+    ] as const) {
+      if (!(v > 0) || !Number.isFinite(v)) {
+        throw new RangeError(`Hub: ${name} must be a positive number, got ${v}`);
+      }
+    }
     this.options = Object.freeze({
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       clientPingMs: options.clientPingMs ?? 25_000,
       maxChannelsPerConnection: options.maxChannelsPerConnection ?? 128,
       maxPublishBytes: options.maxPublishBytes ?? 65_536,
       idempotencyTtlMs: options.idempotencyTtlMs ?? 120_000,
-      presenceTtlMs: options.presenceTtlMs ?? 60_000,
+      presenceTtlMs,
+      presenceSweepMs,
       maxHistoryPerRequest: options.maxHistoryPerRequest ?? 1000,
       maxPresencePage: options.maxPresencePage ?? 1000,
     });
@@ -211,14 +236,20 @@ export class Hub {
     };
     await this.broker.start(handler);
     const every = Math.max(1, Math.floor(this.options.presenceTtlMs / 3));
-    this.presenceTimer = setInterval(() => this.refreshPresence(), every);
+    this.presenceTimer = setInterval(() => {
+      this.refreshPresence([...this.sessions].filter((s) => s.presenceTtlMs === undefined));
+    }, every);
     this.presenceTimer.unref?.();
+    this.sweepTimer = setInterval(() => this.sweepPresence(), this.options.presenceSweepMs);
+    this.sweepTimer.unref?.();
   }
 
-  /** Stop the presence refresher. Sessions are closed by the server that owns them. */
+  /** Stop the presence timers. Sessions are closed by the server that owns them. */
   stop(): void {
     if (this.presenceTimer !== undefined) clearInterval(this.presenceTimer);
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.presenceTimer = undefined;
+    this.sweepTimer = undefined;
     for (const timer of this.lingering.values()) clearTimeout(timer);
     this.lingering.clear();
   }
@@ -612,40 +643,49 @@ export class Hub {
 
   // --- Presence ------------------------------------------------------------------------------
 
+  /**
+   * Enter the channel's presence. The broker announces the join (a `join` push) when the client
+   * was not a member yet — an HTTP client's next stream, still a member, is not announced again.
+   */
   private joinPresence(s: HubSession, channel: string): void {
-    const ttl = this.options.presenceTtlMs;
-    const member = s.infoJson!;
-    const announce = s.announcesJoin?.(channel) ?? true;
-    this.broker
-      .addPresence(channel, s.info!.client, member, ttl)
-      .then(() => (announce ? this.broker.publishJoin(channel, member) : undefined))
-      .catch(() => {
-        // Refreshed by the presence timer once the broker is back.
-      });
+    const ttl = s.presenceTtlMs ?? this.options.presenceTtlMs;
+    this.broker.addPresence(channel, s.info!.client, s.infoJson!, ttl).catch(() => {
+      // Added (and announced) by the next refresh once the broker is back.
+    });
   }
 
-  /** Remove the client from the channel's presence and announce it (a `leave` push). */
+  /** Remove the client from the channel's presence; the broker announces it (a `leave` push). */
   leavePresence(s: HubSession, channel: string): void {
-    const member = s.infoJson!;
-    this.broker
-      .removePresence(channel, s.info!.client)
-      .then(() => this.broker.publishLeave(channel, member))
-      .catch(() => {
-        // The entry expires after presenceTtlMs.
-      });
+    this.broker.removePresence(channel, s.info!.client).catch(() => {
+      // The entry expires, and its leave is announced by a sweep.
+    });
   }
 
-  private refreshPresence(): void {
-    const ttl = this.options.presenceTtlMs;
-    for (const s of this.sessions) {
-      if (s.infoJson === undefined) continue;
+  /**
+   * Refresh the presence entries of these sessions (each with its own TTL). An entry that was
+   * gone — it expired, or it could not be added during a broker outage — is added again, and
+   * the broker announces the join.
+   */
+  refreshPresence(sessions: Iterable<HubSession>): void {
+    for (const s of sessions) {
+      if (s.infoJson === undefined || s.isClosed) continue;
+      const ttl = s.presenceTtlMs ?? this.options.presenceTtlMs;
       for (const [channel, m] of s.channels) {
         if (m.buffer !== null) continue;
         const state = this.channels.get(channel);
         if (state?.ns.presence !== true) continue;
-        const client = s.info!.client;
-        this.broker.addPresence(channel, client, s.infoJson, ttl).catch(() => undefined);
+        this.broker.addPresence(channel, s.info!.client, s.infoJson, ttl).catch(() => undefined);
       }
+    }
+  }
+
+  /**
+   * Remove the expired presence entries of the channels with subscribers on this node: the
+   * broker announces their leaves (clients of a node that died, HTTP clients that went away).
+   */
+  private sweepPresence(): void {
+    for (const state of this.channels.values()) {
+      if (state.ns.presence) this.broker.expirePresence(state.name).catch(() => undefined);
     }
   }
 }

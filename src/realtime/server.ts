@@ -148,6 +148,12 @@ export class RealtimeServer extends Hub {
     return session;
   }
 
+  /** Stop the presence timers (of the hub and of the HTTP transports). */
+  override stop(): void {
+    this.httpTransport?.stop();
+    super.stop();
+  }
+
   /** Disconnect every connection of a user (e.g. after a ban) with a code. */
   disconnectUser(user: string, code: number = DisconnectCode.FORCED): number {
     // Polling clients between two polls first (those holding a stream are in sessions).

@@ -339,15 +339,13 @@ function chatSuite(via: Via): void {
         await shot(carol.page, "chat-3-history");
         await carol.context.close();
         // Over WebSocket a closed page leaves presence at once. Over SSE a stream that ends may
-        // be a client reopening it on another node, so its entry only expires with its TTL and
-        // no leave is pushed (docs/transports.md, "what is left"): not asserted there yet.
-        if (via === "direct") {
-          await until(
-            async () => !(await presenceUsers(ada.page)).includes("carol"),
-            WAIT,
-            "carol left",
-          );
-        }
+        // be a client reopening it on another node: its entry expires after the HTTP presence
+        // TTL (1.5 s here), then a sweep pushes the leave.
+        await until(
+          async () => !(await presenceUsers(ada.page)).includes("carol"),
+          WAIT,
+          "carol left",
+        );
       });
 
       it("recovers the messages sent while the server restarted: in order, once each", async () => {

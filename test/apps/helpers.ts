@@ -92,6 +92,8 @@ export class AppServer {
       appsDir: this.appsDir,
       broker: this.#broker,
       statsIntervalMs: this.#statsIntervalMs,
+      // Pages that go away over an HTTP transport leave presence within a second or two.
+      realtime: { presenceSweepMs: 250, httpTransports: { presenceTtlMs: 1500 } },
     });
     this.#port = this.#serving.port;
     return this.#serving;

@@ -477,15 +477,20 @@ export function brokerContract(name: string, makeCluster: MakeCluster): void {
         await eventually(() => assert.deepEqual(c.rec(1).data(ch), ["one", "three"]));
       }));
 
-    it("join and leave fan out to the subscribed nodes only", () =>
+    it("presence changes are announced once, to the subscribed nodes only: join on add, leave on remove", () =>
       cluster(3, async (c) => {
         const ch = uniqueChannel("joinleave");
         await c.node(0).subscribe(ch);
         await c.node(1).subscribe(ch);
         await c.node(2).subscribe(c.barrierChannel);
         const m = member("alice");
-        await c.node(2).publishJoin(ch, m);
-        await c.node(2).publishLeave(ch, m);
+        assert.equal(await c.node(2).addPresence(ch, "alice", m, 60_000), true, "new member");
+        // Refreshes (from any node, even with new member data) are not news.
+        assert.equal(await c.node(1).addPresence(ch, "alice", m, 60_000), false, "a refresh");
+        assert.equal(await c.node(2).addPresence(ch, "alice", m, 60_000), false, "a refresh");
+        assert.equal(await c.node(2).removePresence(ch, "alice"), true, "was a member");
+        assert.equal(await c.node(0).removePresence(ch, "alice"), false, "already gone");
+        assert.equal(await c.node(0).removePresence(ch, "never-there"), false);
         for (const i of [0, 1]) {
           await eventually(() => {
             assert.deepEqual(c.rec(i).joins, [{ channel: ch, member: m }]);
@@ -493,9 +498,72 @@ export function brokerContract(name: string, makeCluster: MakeCluster): void {
           });
           assert.equal(c.rec(i).on(ch).length, 0, "join/leave are not publications");
         }
+        // Back again: a new join.
+        assert.equal(await c.node(1).addPresence(ch, "alice", m, 60_000), true);
+        await eventually(() => assert.equal(c.rec(0).joins.length, 2));
         await c.barrier(2, [2]);
         assert.deepEqual(c.rec(2).joins, []);
         assert.deepEqual(c.rec(2).leaves, []);
+        assert.equal(c.rec(1).joins.length, 2);
+        assert.equal(c.rec(1).leaves.length, 1);
+      }));
+
+    it("presence expiry: the leave of an expired entry is announced once, however many nodes sweep", () =>
+      cluster(3, async (c) => {
+        const ch = uniqueChannel("expiry");
+        for (const i of [0, 1, 2]) await c.node(i).subscribe(ch);
+        const ttl = 200;
+        const gone = Array.from({ length: 20 }, (_, i) => `gone-${String(i).padStart(2, "0")}`);
+        for (const id of gone) await c.node(0).addPresence(ch, id, member(id), ttl);
+        await c.node(0).addPresence(ch, "stays", member("stays"), 60_000);
+        assert.equal(await c.node(1).expirePresence(ch), 0, "nothing expired yet");
+        await new Promise((r) => setTimeout(r, ttl + 50));
+        // Every node sweeps at once (and a presence read prunes too): each leave comes once.
+        const removed = await Promise.all([
+          c.node(0).expirePresence(ch),
+          c.node(1).expirePresence(ch),
+          c.node(2).expirePresence(ch),
+          c
+            .node(1)
+            .presence(ch, undefined, 100)
+            .then(() => 0),
+          c.node(2).expirePresence(ch),
+        ]);
+        const page = await allPresence(c.node(0), ch);
+        const listed = removed.reduce((a, b) => a + b, 0);
+        assert.ok(listed <= gone.length, `${listed} removals reported for ${gone.length} entries`);
+        assert.deepEqual(page.members.map(clientOf), ["stays"]);
+        for (const i of [0, 1, 2]) {
+          await eventually(() => assert.equal(c.rec(i).leaves.length, gone.length));
+          const left = c
+            .rec(i)
+            .leaves.map((e) => clientOf(e.member))
+            .sort();
+          assert.deepEqual(left, gone, `node ${i}: every expired member left exactly once`);
+        }
+        // Expired and re-added: announced as a join again (it had left).
+        await c.node(2).addPresence(ch, "gone-00", member("gone-00"), ttl);
+        await eventually(() =>
+          assert.equal(c.rec(0).joins.filter((e) => clientOf(e.member) === "gone-00").length, 2),
+        );
+      }));
+
+    it("presence expiry: adding to or reading a channel with expired entries announces their leaves", () =>
+      cluster(2, async (c) => {
+        const ch = uniqueChannel("lazy-expiry");
+        await c.node(0).subscribe(ch);
+        await c.node(1).addPresence(ch, "a", member("a"), 100);
+        await new Promise((r) => setTimeout(r, 150));
+        assert.equal(await c.node(1).addPresence(ch, "b", member("b"), 60_000), true);
+        await eventually(() =>
+          assert.deepEqual(c.rec(0).leaves, [{ channel: ch, member: member("a") }]),
+        );
+        await c.node(1).addPresence(ch, "c", member("c"), 100);
+        await new Promise((r) => setTimeout(r, 150));
+        assert.equal((await c.node(1).presence(ch, undefined, 10)).count, 1);
+        await eventually(() => assert.equal(c.rec(0).leaves.length, 2));
+        assert.equal(await c.node(1).expirePresence(ch), 0, "already announced");
+        assert.equal(c.rec(0).leaves.length, 2);
       }));
 
     it("presence: add, refresh, remove, count, ordered by client id, shared by all nodes", () =>
@@ -657,8 +725,7 @@ export function brokerContract(name: string, makeCluster: MakeCluster): void {
           () => b.addPresence(ch, "c", member("c"), 1000),
           () => b.removePresence(ch, "c"),
           () => b.presence(ch, undefined, 10),
-          () => b.publishJoin(ch, member("c")),
-          () => b.publishLeave(ch, member("c")),
+          () => b.expirePresence(ch),
           () => b.removeHistory(ch),
         ];
         for (const call of calls) await assert.rejects(call(), BrokerUnavailableError);

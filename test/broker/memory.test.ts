@@ -375,7 +375,7 @@ describe("MemoryBroker", () => {
     for (const b of brokers) await b.subscribe("t");
     const outcome = await brokers[1]!.publish("t", request("x"));
     assert.equal(outcome.offset, 1);
-    await brokers[0]!.publishJoin("t", "m");
+    await brokers[0]!.addPresence("t", "c", "m", 60_000); // announces a join
     assert.deepEqual(good1.data("t"), ["x"]);
     assert.deepEqual(good2.data("t"), ["x"]);
     assert.equal(good2.joins.length, 1);

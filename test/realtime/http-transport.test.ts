@@ -324,7 +324,7 @@ describe("HTTP transports: presence lifetime", () => {
         user: String((data as { name?: string } | undefined)?.name ?? "anon"),
         grants: [],
       }),
-      httpTransports: { pollTimeoutMs: 50 },
+      httpTransports: { pollTimeoutMs: 50, presenceTtlMs: 600 },
     });
   });
   after(() => s.close());
@@ -332,7 +332,7 @@ describe("HTTP transports: presence lifetime", () => {
   const count = async (peer: Peer, channel: string): Promise<number> =>
     (await peer.request({ type: "presence", channel, limit: 0 })).result.count;
 
-  it("a polling client stays present while it polls, and expires when it stops", async () => {
+  it("a polling client stays present while it polls, and leaves (a leave push) when it stops", async () => {
     const { peer: ws } = await Peer.connect(s.url, { data: { name: "watcher" } });
     await ws.request({ type: "subscribe", channel: "room:ttl" });
     const http = new HttpPeer(base(s), { data: { name: "poller" } });
@@ -347,8 +347,35 @@ describe("HTTP transports: presence lifetime", () => {
       });
       assert.equal(await count(ws, "room:ttl"), 2);
     }
-    // It stops polling without a word: the entry expires (no leave is announced).
-    await until(async () => (await count(ws, "room:ttl")) === 1, 5000, "expiry");
+    // It stops polling without a word: the entry expires, and the sweep announces the leave.
+    await ws.push((m) => m.type === "leave" && m.member.user === "poller");
+    assert.equal(await count(ws, "room:ttl"), 1);
+    const joins = ws.pushes.filter((m) => m.type === "join" && m.member.user === "poller");
+    assert.equal(joins.length, 1, "one join for all those polls");
+    ws.close();
+  });
+
+  it("an SSE client whose stream ends stays present if it reopens in time, else it leaves", async () => {
+    const { peer: ws } = await Peer.connect(s.url, { data: { name: "watcher" } });
+    await ws.request({ type: "subscribe", channel: "room:sse" });
+    const http = new HttpPeer(base(s), { data: { name: "streamer" } });
+    const first = http.sse([{ id: 2, type: "subscribe", channel: "room:sse" }]);
+    const [, sub] = await first.until(2);
+    const since = { offset: sub!.result.offset, epoch: sub!.result.epoch };
+    await ws.push((m) => m.type === "join" && m.member.user === "streamer");
+    // Held past the TTL: the node holding the stream refreshes the entry.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await count(ws, "room:sse"), 2);
+    first.close(); // cut (a proxy, a network change); reopened 200 ms later
+    await new Promise((r) => setTimeout(r, 200));
+    const again = [{ id: 2, type: "subscribe", channel: "room:sse", since, resume: true }];
+    const second = http.sse(again, { resume: true });
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await count(ws, "room:sse"), 2);
+    second.close(); // gone for good
+    await ws.push((m) => m.type === "leave" && m.member.user === "streamer");
+    const news = ws.pushes.filter((m) => m.member?.user === "streamer").map((m) => m.type);
+    assert.deepEqual(news, ["join", "leave"], "no leave and join for the reopened stream");
     ws.close();
   });
 
@@ -600,5 +627,77 @@ describe("HTTP transports: two nodes over one broker, requests alternating", () 
     assert.equal(leave!.member.user, "bob");
     annStream.close();
     bobStream.close();
+  });
+});
+
+describe("HTTP transports: a node that shuts down", () => {
+  it("ends its streams without a disconnect, refuses new ones with 503; reopened elsewhere, the client stays present and loses nothing", async () => {
+    const backend = new MemoryBackend();
+    const options = {
+      namespaces: { "": {}, room: { presence: true } },
+      authenticate: ({ data }: { data?: unknown }) => ({
+        user: String((data as { name?: string } | undefined)?.name ?? "anon"),
+        grants: [],
+      }),
+    };
+    const leaving = await startRealtime({
+      ...options,
+      broker: new MemoryBroker({ backend }),
+      node: "leaving",
+      drainMs: 600,
+    });
+    const staying = await startRealtime({
+      ...options,
+      broker: new MemoryBroker({ backend }),
+      node: "staying",
+    });
+    try {
+      const { peer: watcher } = await Peer.connect(staying.url, { data: { name: "watcher" } });
+      await watcher.request({ type: "subscribe", channel: "room:d" });
+      // Another WebSocket client on the leaving node, so the drain lasts (two batches).
+      const { peer: other } = await Peer.connect(leaving.url, { data: { name: "other" } });
+      await other.request({ type: "subscribe", channel: "room:d" });
+      const ann = new HttpPeer(base(leaving), { data: { name: "ann" } });
+      const first = ann.sse([{ id: 2, type: "subscribe", channel: "room:d" }]);
+      const [connected] = await first.until(2);
+      assert.equal(connected!.result.node, "leaving");
+      await watcher.push((m) => m.type === "join" && m.member.user === "ann");
+      await leaving.rt.publish("room:d", "before");
+      await first.until(1, (m) => m.type === "pub");
+      const closing = leaving.rt.close();
+      await first.done;
+      assert.deepEqual(
+        first.frames.filter((m) => m.type === "disconnect"),
+        [],
+        "no disconnect: only this stream ends",
+      );
+      // While it drains, a new stream there is refused, so the client goes elsewhere.
+      const refused = await postRaw(`${base(leaving)}/sse`, ann.openBody([], { resume: true }));
+      assert.equal(refused.status, 503);
+      await staying.rt.publish("room:d", "meanwhile");
+      const position = first.pubs("room:d").at(-1)!;
+      const since = { offset: position.offset, epoch: position.epoch };
+      const second = ann.sse(
+        [{ id: 2, type: "subscribe", channel: "room:d", since, resume: true }],
+        { resume: true, base: base(staying) },
+      );
+      const [recovered] = await second.until(1, (m) => m.id === 2);
+      assert.deepEqual(
+        recovered!.result.publications.map((p: Msg) => p.data),
+        ["meanwhile"],
+      );
+      await closing;
+      const list = await watcher.request({ type: "presence", channel: "room:d" });
+      assert.ok(list.result.members.some((m: { user: string }) => m.user === "ann"));
+      const annNews = watcher.pushes.filter((m) => m.member?.user === "ann").map((m) => m.type);
+      assert.deepEqual(annNews, ["join"], "still present: no leave, no second join");
+      second.close();
+      watcher.close();
+    } finally {
+      await leaving.close();
+      await staying.close();
+      await leaving.broker.close();
+      await staying.broker.close();
+    }
   });
 });

@@ -91,4 +91,47 @@ describe("realtime: several nodes over one broker", () => {
     assert.equal(leave.member.user, "bob");
     ann.peer.close();
   });
+
+  it("a node that dies without a word: its clients leave (leave pushes) when their entries expire", async () => {
+    const options = {
+      authenticate: ({ data }: { data?: unknown }) => ({
+        user: String((data as { name?: string } | undefined)?.name ?? "anon"),
+        grants: [],
+      }),
+      namespaces: { room: { presence: true } },
+    };
+    const watcher = await startRealtime({
+      ...options,
+      broker: new MemoryBroker({ backend }),
+      presenceSweepMs: 50,
+    });
+    const doomed = await startRealtime({
+      ...options,
+      broker: new MemoryBroker({ backend }),
+      presenceTtlMs: 300,
+    });
+    try {
+      const ann = await Peer.connect(watcher.url, { data: { name: "ann" } });
+      await ann.peer.request({ type: "subscribe", channel: "room:dies" });
+      const bob = await Peer.connect(doomed.url, { data: { name: "bob" } });
+      await bob.peer.request({ type: "subscribe", channel: "room:dies" });
+      await ann.peer.push((m) => m.type === "join" && m.member.user === "bob");
+      // Still present past its TTL while its node refreshes it.
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(ann.peer.pushes.filter((m) => m.type === "leave").length, 0);
+      // The node stops (no timers, no broker) but says nothing, as after kill -9.
+      doomed.rt.stop();
+      await doomed.broker.close();
+      const leave = await ann.peer.push((m) => m.type === "leave");
+      assert.equal(leave.member.client, bob.reply.result.client);
+      const list = await ann.peer.request({ type: "presence", channel: "room:dies" });
+      assert.equal(list.result.count, 1);
+      ann.peer.close();
+      bob.peer.cut();
+    } finally {
+      await doomed.close();
+      await watcher.close();
+      await watcher.broker.close();
+    }
+  });
 });

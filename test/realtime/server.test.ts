@@ -477,8 +477,7 @@ describe("realtime server: a resync during a subscribe", () => {
       addPresence: (c, id, m, t) => inner.addPresence(c, id, m, t),
       removePresence: (c, id) => inner.removePresence(c, id),
       presence: (c, cursor, limit) => inner.presence(c, cursor, limit),
-      publishJoin: (c, m) => inner.publishJoin(c, m),
-      publishLeave: (c, m) => inner.publishLeave(c, m),
+      expirePresence: (c) => inner.expirePresence(c),
       removeHistory: (c) => inner.removeHistory(c),
       close: () => inner.close(),
     };
