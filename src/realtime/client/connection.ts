@@ -21,8 +21,9 @@
  * server restarting, a network glitch) for PROVEN_RETRIES attempts before moving on to the next
  * one (a network that now blocks it).
  *
- * While on another transport than the first, the client opens a probe of the first one every
- * probeIntervalMs; once the probe's connect reply comes (and no rpc waits for its reply, or
+ * While on another transport than the first, every probeIntervalMs the client probes the ones
+ * before it, best first (on long-polling: WebSocket, and if that fails, SSE); once a probe's
+ * connect reply comes (and no rpc waits for its reply, or
  * requestTimeoutMs passed), it becomes the connection: the old one is let go and everything is
  * re-established on the new one, as after a reconnect — the subscriptions recover from their
  * positions and the outbox re-sends with the same keys, so nothing is lost or doubled across
@@ -370,21 +371,29 @@ export class Connection {
   }
 
   /**
-   * Open the first transport next to the connection and send it a connect; when the reply
-   * comes, move the connection to it (#takeOver). Any failure: try again later.
+   * Open transport `candidate` (one before the connection's) next to the connection and send
+   * it a connect; when the reply comes, move the connection to it (#takeOver). A failure tries
+   * the next better transport at once, if there is one before the connection's; else the
+   * round is over: probe again later.
    */
-  #probe(conn: number): void {
-    const kind = this.#options.transports[0] ?? "websocket";
+  #probe(conn: number, candidate = 0): void {
+    const kind = this.#options.transports[candidate] ?? "websocket";
     const tokens = this.#tokens;
     if (tokens.due) {
       this.#scheduleProbe(conn);
       return;
     }
+    // The next better transport, or the next round.
+    const next = (): void => {
+      if (this.#conn !== conn || this.#state !== "connected") return;
+      if (candidate + 1 < this.#index) this.#probe(conn, candidate + 1);
+      else this.#scheduleProbe(conn);
+    };
     let ws: WebSocketLike;
     try {
       ws = this.#createSocket(kind);
     } catch {
-      this.#scheduleProbe(conn);
+      next();
       return;
     }
     const probe = new ServerSocket();
@@ -398,7 +407,7 @@ export class Connection {
       if (over) return;
       end();
       probe.detach(CLOSE_NORMAL, "probe failed");
-      if (this.#conn === conn && this.#state === "connected") this.#scheduleProbe(conn);
+      next();
     };
     const timer = setTimeout(failed, this.#options.connectTimeoutMs);
     this.#probeStop = () => {

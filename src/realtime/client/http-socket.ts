@@ -13,9 +13,21 @@
  *   (or the subscribe failed), an `unsubscribed` push asking to subscribe again — so the
  *   subscription itself learns `recovered: false` (or the error) from its own subscribe.
  *
- * Any request that fails (network error, HTTP error, a stream that ends or stays silent past
- * its keepalive) closes the socket (1006) and the connection reconnects as after a lost
- * WebSocket. No Node-only imports (runs in browsers).
+ * Once connected, a stream or poll that fails in a way that may pass is reopened at once with
+ * the same session instead of closing the socket: it ended or broke off, stayed silent past its
+ * keepalive (it is aborted), its fetch() rejected (network error, connection refused or reset),
+ * or it got 502, 503 or 504 (a proxy or load balancer without a live node, a node shutting
+ * down). Whichever node serves the reopened request recovers what was missed from the
+ * positions, and the client id, its presence and its subscriptions carry on: no leave, no join,
+ * no reconnect. At most MAX_REOPENS reopens in a row may get nothing (the first at once, the
+ * next after a short jittered delay); the count starts again once one is answered (a poll with
+ * 200, an SSE stream with its first bytes `: duplex.v1`). Anything else closes the socket
+ * (1006) and the connection reconnects as after a lost WebSocket, with a new session: any
+ * failure before the connect reply (the connection has its backoff and transport fallback),
+ * another HTTP status (4xx…), a response that is not duplex.v1, the reopens used up, a failed
+ * POST to /send (its commands may have run: the outbox re-sends them, with their keys, after
+ * the reconnect). A `disconnect` push closes it with the server's code. No Node-only imports
+ * (runs in browsers).
  */
 
 import { DisconnectCode } from "../codes.js";
@@ -42,6 +54,14 @@ const MAX_BATCH = 50;
 const SEND_TIMEOUT_MS = 30_000;
 /** The goodbye (leaving presence at once) is given up after this long: the entries expire. */
 const GOODBYE_TIMEOUT_MS = 5_000;
+/** Reopens of a failed stream or poll in a row that get nothing before the socket fails. */
+const MAX_REOPENS = 2;
+/** Before a reopen after the first: this, jittered by ±50%. */
+const REOPEN_DELAY_MS = 200;
+/** HTTP statuses of a stream or poll worth reopening for: a proxy's or a draining node's. */
+const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+/** A duplex.v1 SSE stream starts at once with this comment (docs/protocol.md section 18). */
+const SSE_PREAMBLE = new TextEncoder().encode(": duplex.v1");
 
 /** One subscription as the transport carries it from request to request. */
 interface Entry {
@@ -75,6 +95,8 @@ export class HttpSocket implements WebSocketLike {
   #request: AbortController | undefined;
   #gen = 0;
   #reopenQueued = false;
+  /** Reopens in a row of a failed stream or poll that got nothing yet (see #broken). */
+  #reopens = 0;
   /** From the connect reply: the SSE comment interval, or the longest a poll is held. */
   #keepalive = 0;
   #watchdog: Timer | undefined;
@@ -198,38 +220,47 @@ export class HttpSocket implements WebSocketLike {
   }
 
   async #stream(gen: number, controller: AbortController): Promise<void> {
-    this.#armWatchdog(gen, controller);
+    this.#armWatchdog(gen);
     let res: FetchResponseLike;
     try {
       res = await this.#post("sse", this.#openBody(), controller.signal);
     } catch (error) {
-      if (gen === this.#gen) this.#fail(CLOSE_ABNORMAL, `sse: ${errorMessage(error)}`);
+      if (gen === this.#gen) this.#broken(`sse: ${errorMessage(error)}`);
       return;
     }
     if (gen !== this.#gen) return;
     if (!res.ok || res.body === null) {
-      this.#fail(CLOSE_ABNORMAL, `sse: HTTP ${res.status}`);
+      this.#broken(`sse: HTTP ${res.status}`, TRANSIENT_STATUSES.has(res.status));
       return;
     }
     const reader = res.body.getReader();
     const parser = new SseParser((data) => {
       if (gen === this.#gen) this.#frame(data);
     });
+    /** Bytes of SSE_PREAMBLE the stream started with so far; -1: it started otherwise. */
+    let preamble = 0;
     try {
       for (;;) {
         const { done, value } = await reader.read();
         if (gen !== this.#gen) break;
         if (done) {
-          this.#fail(CLOSE_ABNORMAL, "sse: the stream ended");
+          this.#broken("sse: the stream ended");
           return;
         }
-        if (value !== undefined) parser.push(value);
+        if (value !== undefined) {
+          if (preamble >= 0 && preamble < SSE_PREAMBLE.length) {
+            preamble = matchPreamble(preamble, value);
+            // A duplex.v1 server answered: the failures in a row are over.
+            if (preamble === SSE_PREAMBLE.length) this.#reopens = 0;
+          }
+          parser.push(value);
+        }
         if (gen !== this.#gen) break;
         // After the frames: the first chunk brings the connect reply, and with it the keepalive.
-        this.#armWatchdog(gen, controller);
+        this.#armWatchdog(gen);
       }
     } catch (error) {
-      if (gen === this.#gen) this.#fail(CLOSE_ABNORMAL, `sse: ${errorMessage(error)}`);
+      if (gen === this.#gen) this.#broken(`sse: ${errorMessage(error)}`);
       return;
     }
     reader.cancel().catch(() => undefined);
@@ -237,21 +268,22 @@ export class HttpSocket implements WebSocketLike {
 
   async #poll(gen: number, controller: AbortController): Promise<void> {
     while (gen === this.#gen) {
-      this.#armWatchdog(gen, controller);
+      this.#armWatchdog(gen);
       let text: string;
       try {
         const res = await this.#post("poll", this.#openBody(), controller.signal);
         if (gen !== this.#gen) return;
         if (!res.ok) {
-          this.#fail(CLOSE_ABNORMAL, `poll: HTTP ${res.status}`);
+          this.#broken(`poll: HTTP ${res.status}`, TRANSIENT_STATUSES.has(res.status));
           return;
         }
         text = await res.text();
       } catch (error) {
-        if (gen === this.#gen) this.#fail(CLOSE_ABNORMAL, `poll: ${errorMessage(error)}`);
+        if (gen === this.#gen) this.#broken(`poll: ${errorMessage(error)}`);
         return;
       }
       if (gen !== this.#gen) return;
+      this.#reopens = 0; // answered: the failures in a row are over
       this.#lines(text, () => gen === this.#gen);
       if (gen !== this.#gen) return;
       const bye = this.#disconnect;
@@ -271,19 +303,48 @@ export class HttpSocket implements WebSocketLike {
 
   /**
    * No byte within the keepalive (SSE), or no answer to a poll within its longest hold: the
-   * connection is dead. Before the connect reply the connection's own timeout applies.
+   * request is dead (it is let go and reopened, see #broken). Before the connect reply the
+   * connection's own timeout applies.
    */
-  #armWatchdog(gen: number, controller: AbortController): void {
+  #armWatchdog(gen: number): void {
     if (this.#watchdog !== undefined) clearTimeout(this.#watchdog);
     this.#watchdog = undefined;
     if (!(this.#keepalive > 0)) return;
     this.#watchdog = setTimeout(
       () => {
-        if (gen !== this.#gen) return;
-        controller.abort();
-        this.#fail(CLOSE_ABNORMAL, `${this.kind}: nothing received within the keepalive`);
+        if (gen === this.#gen) this.#broken(`${this.kind}: nothing received within the keepalive`);
       },
       this.#keepalive * 1.5 + 1000,
+    );
+  }
+
+  /**
+   * The current stream or poll failed. If that may pass (`transient`) and the connection is
+   * established, reopen it with the same session — at once the first time, after a short
+   * jittered delay the next — unless MAX_REOPENS reopens in a row got nothing already; else the
+   * socket fails.
+   */
+  #broken(reason: string, transient = true): void {
+    const reopen =
+      transient && this.#connected && this.#disconnect === undefined && this.#reopens < MAX_REOPENS;
+    if (!reopen) {
+      this.#fail(CLOSE_ABNORMAL, reason);
+      return;
+    }
+    if (this.#reopens++ === 0) {
+      this.#open();
+      return;
+    }
+    // Let the failed request go now; a newer #open() (the subscriptions changed) or close()
+    // moves the generation on, and the timer then does nothing.
+    const gen = ++this.#gen;
+    this.#request?.abort();
+    this.#request = undefined;
+    setTimeout(
+      () => {
+        if (gen === this.#gen) this.#open();
+      },
+      REOPEN_DELAY_MS * (0.5 + Math.random()),
     );
   }
 
@@ -511,4 +572,16 @@ export class HttpSocket implements WebSocketLike {
     const event = { type, ...fields } as unknown as Event;
     for (const listener of this.#listeners.get(type) ?? []) listener(event);
   }
+}
+
+/**
+ * `matched` bytes of SSE_PREAMBLE were seen at the start of a stream: how many are after
+ * `chunk`, or -1 when the stream does not start with it.
+ */
+function matchPreamble(matched: number, chunk: Uint8Array): number {
+  let n = matched;
+  for (let i = 0; i < chunk.length && n >= 0 && n < SSE_PREAMBLE.length; i++) {
+    n = chunk[i] === SSE_PREAMBLE[n] ? n + 1 : -1;
+  }
+  return n;
 }

@@ -3,8 +3,10 @@
  * long-polling forced one at a time (subscribe, publish and ack, recovery across cut
  * connections, presence, idempotent retries); one client served by two nodes through a
  * per-request round-robin proxy; the fallback when a proxy refuses upgrades, swallows them, or
- * buffers responses; and the probe that moves the client back to WebSocket without losing or
- * doubling a publication. No timing thresholds: waits poll until a deadline.
+ * buffers responses; the probe that moves the client back to WebSocket without losing or
+ * doubling a publication; and the HTTP transports reopening a broken stream or poll with the
+ * same session (a proxy's cuts, a node that dies or shuts down, a silent connection) — and
+ * what they do not reopen, or not forever. No timing thresholds: waits poll until a deadline.
  */
 import assert from "node:assert/strict";
 import * as http from "node:http";
@@ -12,6 +14,7 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { SignJWT } from "jose";
 import { MemoryBackend, MemoryBroker } from "../../../src/broker/index.js";
 import {
+  type ClientEvents,
   type PublicationEvent,
   RealtimeClient,
   type RealtimeClientOptions,
@@ -72,6 +75,15 @@ async function subscribed(client: RealtimeClient, channel: string): Promise<void
 }
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
+
+/** Everything the client emits as `event`, from now on. */
+function record<K extends keyof ClientEvents>(client: RealtimeClient, event: K): ClientEvents[K][] {
+  const seen: ClientEvents[K][] = [];
+  client.on(event, (e) => seen.push(e));
+  return seen;
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 const serverOptions = {
   namespaces: { "": {}, room: { presence: true } },
@@ -519,6 +531,53 @@ describe("probing back to WebSocket", () => {
       },
     );
   }
+
+  it(
+    "from polling, while WebSocket stays blocked: moves up to SSE once streams pass",
+    T,
+    async () => {
+      proxy.upgrades = "refuse";
+      proxy.buffering = true;
+      const client = newClient(`ws://127.0.0.1:${proxy.port}/realtime`, {
+        connectTimeoutMs: 500,
+        probeIntervalMs: 100,
+        data: { name: "gus" },
+      });
+      const transports: TransportEvent[] = [];
+      client.on("transport", (e) => transports.push(e));
+      try {
+        await connected(client);
+        assert.equal(client.transport, "polling");
+        const channel = "probe-up-to-sse";
+        const got = collect<number>(client, channel);
+        await subscribed(client, channel);
+        await s.rt.publish(channel, 0);
+        // Streams pass now, WebSockets still do not: the WebSocket probe fails, the SSE one wins.
+        proxy.buffering = false;
+        let n = 1;
+        while ((client.transport as TransportKind) !== "sse") {
+          await s.rt.publish(channel, n++);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        for (let k = 0; k < 5; k++) await s.rt.publish(channel, n++);
+        await until(() => got.length >= n, 10_000, "every publication");
+        assert.deepEqual(
+          got.map((p) => p.data),
+          range(n),
+        );
+        assert.deepEqual(
+          transports.map((t) => [t.previous, t.transport]),
+          [
+            [undefined, "polling"],
+            ["polling", "sse"],
+          ],
+        );
+        assert.equal(client.state, "connected");
+      } finally {
+        client.close();
+      }
+    },
+  );
 });
 
 describe("HTTP transports: reopening with positions, silent connections", () => {
@@ -577,28 +636,31 @@ describe("HTTP transports: reopening with positions, silent connections", () => 
     );
 
     it(
-      `${kind}: a connection that goes silent is dropped after the keepalive, then recovers`,
+      `${kind}: a connection that goes silent is let go after the keepalive and reopened: no reconnect, nothing lost`,
       T,
       async () => {
         const relay = await startRelay(s.port);
         try {
           const client = newClient(`ws://127.0.0.1:${relay.port}/realtime`, { transports: [kind] });
           await connected(client);
+          const id = client.clientId;
           const channel = `silent-${kind}`;
           const got = collect<number>(client, channel);
           await subscribed(client, channel);
-          const disconnected = new Promise<void>((resolve) => {
-            client.once("disconnected", () => resolve());
-          });
+          const states = record(client, "state");
           for (const c of relay.connections) c.silent = true;
           await s.rt.publish(channel, 1);
-          await disconnected;
+          // The silent request is aborted and reopened, on a new connection (or first on an idle
+          // one of fetch's pool, silent too: then the second reopen gets a new one).
+          await until(() => got.length === 1, 10_000, "recovered after the reopen");
           await s.rt.publish(channel, 2);
-          await until(() => got.length === 2, 10_000, "recovered");
+          await until(() => got.length === 2, 5000, "live again");
           assert.deepEqual(
             got.map((p) => p.data),
             [1, 2],
           );
+          assert.deepEqual(states, [], "no state change");
+          assert.equal(client.clientId, id, "the same connection");
         } finally {
           await relay.close();
         }
@@ -643,6 +705,336 @@ describe("HTTP transports: token refresh", () => {
         await s.rt.publish(`tok-${kind}`, 1);
         await until(() => got.length === 1, 5000, "delivered");
         assert.deepEqual(disconnects, [], "never disconnected");
+      },
+    );
+  }
+});
+
+describe("HTTP transports: a stream or poll cut by a proxy is reopened, the connection goes on", () => {
+  let s: Running;
+  let proxy: HttpProxy;
+  before(async () => {
+    s = await startRealtime(serverOptions);
+    proxy = await startHttpProxy([s.port], { upgrades: "refuse" });
+  });
+  after(async () => {
+    await proxy.close();
+    await s.close();
+  });
+
+  for (const kind of ["sse", "polling"] as const) {
+    it(
+      `${kind}: same client id, no state change, no leave or join; every publication once, in order`,
+      T,
+      async () => {
+        const observer = newClient(s.url, { transports: ["websocket"], data: { name: "obs" } });
+        await connected(observer);
+        const room = `room:cut-${kind}`;
+        const feed = `cut-feed-${kind}`;
+        await subscribed(observer, room);
+        const joins: string[] = [];
+        const leaves: string[] = [];
+        observer.channel(room).on("join", (m) => joins.push(m.client));
+        observer.channel(room).on("leave", (m) => leaves.push(m.client));
+
+        const client = newClient(`ws://127.0.0.1:${proxy.port}/realtime`, {
+          transports: [kind],
+          data: { name: "hal" },
+        });
+        await connected(client);
+        const id = client.clientId!;
+        const states = record(client, "state");
+        const inRoom = collect<number>(client, room);
+        const inFeed = collect<number>(client, feed);
+        await subscribed(client, room);
+        await subscribed(client, feed);
+        await until(() => joins.includes(id), 5000, "the join");
+
+        // Publications alternate between the channels; the proxy cuts every connection (the
+        // stream or the held poll, mid-delivery) four times, each once the client caught up.
+        const N = 48;
+        const received = (): number => inRoom.length + inFeed.length;
+        for (let i = 0; i < N; i++) {
+          if (i % 12 === 4) await until(() => received() === i, 5000, `caught up at ${i}`);
+          await s.rt.publish(i % 2 === 0 ? room : feed, i);
+          if (i % 12 === 4) proxy.cutAll();
+          await tick();
+        }
+        await until(() => received() === N, 10_000, "every publication");
+        assert.deepEqual(
+          inRoom.map((p) => p.data),
+          range(N).filter((i) => i % 2 === 0),
+        );
+        assert.deepEqual(
+          inFeed.map((p) => p.data),
+          range(N).filter((i) => i % 2 === 1),
+        );
+        for (const got of [inRoom, inFeed]) {
+          assert.deepEqual(
+            got.map((p) => p.offset),
+            range(N / 2, got[0]!.offset),
+          );
+        }
+        assert.deepEqual(states, [], "never left the connected state");
+        assert.equal(client.clientId, id);
+        assert.deepEqual(
+          joins.filter((c) => c === id),
+          [id],
+          "one join",
+        );
+        assert.deepEqual(leaves, [], "no leave");
+        const page = await observer.channel(room).presence();
+        assert.ok(
+          page.members.some((m) => m.client === id),
+          "still present",
+        );
+      },
+    );
+  }
+});
+
+describe("HTTP transports: one node of two goes away, the other one takes the stream", () => {
+  /** Two nodes over one broker behind a per-request round-robin proxy. */
+  async function twoNodes(): Promise<{
+    nodes: Running[];
+    proxy: HttpProxy;
+    close(): Promise<void>;
+  }> {
+    const backend = new MemoryBackend();
+    const nodes: Running[] = [];
+    for (const node of ["a", "b"]) {
+      nodes.push(
+        await startRealtime({ ...serverOptions, node, broker: new MemoryBroker({ backend }) }),
+      );
+    }
+    const proxy = await startHttpProxy(
+      nodes.map((n) => n.port),
+      { upgrades: "refuse" },
+    );
+    return {
+      nodes,
+      proxy,
+      async close() {
+        await proxy.close();
+        for (const n of nodes) {
+          await n.close();
+          await n.broker.close();
+        }
+      },
+    };
+  }
+
+  /** A node dies: its connections are cut, new ones refused (the proxy answers 502). */
+  function dies(node: Running): Promise<void> {
+    node.http.closeAllConnections();
+    return new Promise((resolve) => node.http.close(() => resolve()));
+  }
+
+  for (const kind of ["sse", "polling"] as const) {
+    for (const [how, stop] of [
+      ["dies", dies],
+      ["shuts down", (node: Running) => node.close()],
+    ] as const) {
+      it(
+        `${kind}: the node holding the ${kind === "sse" ? "stream" : "poll"} ${how}: reopened on the other one, same client id, nothing lost`,
+        T,
+        async () => {
+          const { nodes, proxy, close } = await twoNodes();
+          try {
+            const client = newClient(`ws://127.0.0.1:${proxy.port}/realtime`, {
+              transports: [kind],
+              data: { name: "ida" },
+            });
+            await connected(client);
+            const id = client.clientId;
+            const states = record(client, "state");
+            const channel = `room:node-${kind}`;
+            const got = collect<number>(client, channel);
+            await subscribed(client, channel);
+            await nodes[0]!.rt.publish(channel, 0);
+            await until(() => got.length === 1, 5000, "the first publication");
+            // Whichever node holds the stream (or the held poll) now goes away.
+            const holding = (): number =>
+              nodes.findIndex((n) => (n.rt.httpTransport?.openStreams ?? 0) > 0);
+            await until(() => holding() >= 0, 5000, "a node holding the client");
+            const victim = nodes[holding()]!;
+            const survivor = nodes.find((n) => n !== victim)!;
+            const stopped = stop(victim);
+            for (let i = 1; i <= 5; i++) await survivor.rt.publish(channel, i);
+            await stopped;
+            for (let i = 6; i <= 10; i++) await survivor.rt.publish(channel, i);
+            await until(() => got.length === 11, 10_000, "every publication");
+            assert.deepEqual(
+              got.map((p) => p.data),
+              range(11),
+            );
+            assert.deepEqual(states, [], "no state change");
+            assert.equal(client.clientId, id, "the same connection");
+            await until(
+              () => (survivor.rt.httpTransport?.openStreams ?? 0) > 0,
+              5000,
+              "served by the other node",
+            );
+          } finally {
+            await close();
+          }
+        },
+      );
+    }
+  }
+});
+
+describe("HTTP transports: what is reopened, how often, and what is not", () => {
+  /**
+   * A scripted HTTP server: streams and polls are counted; the first one gets the connect reply
+   * when `connect` (an SSE stream then ends: a broken stream), every other one `answer` — an
+   * HTTP status, or a page that is not duplex.v1 (a captive portal).
+   */
+  async function scripted(
+    connect: boolean,
+    answer: number | "page",
+  ): Promise<{ url: string; opens: () => number; close(): Promise<void> }> {
+    let opens = 0;
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const path = req.url ?? "";
+        if (path.endsWith("/send")) {
+          res.writeHead(200, { "content-type": "application/x-ndjson" });
+          res.end();
+          return;
+        }
+        const sse = path.endsWith("/sse");
+        if (opens++ === 0 && connect) {
+          const body = JSON.parse(Buffer.concat(chunks).toString()) as { connect: { id: number } };
+          const reply = JSON.stringify({
+            id: body.connect.id,
+            result: {
+              client: "scripted",
+              user: "u",
+              ping: 0,
+              transport: sse ? "sse" : "polling",
+              keepalive: 60_000,
+            },
+          });
+          if (sse) {
+            res.writeHead(200, { "content-type": "text/event-stream" });
+            res.end(`: duplex.v1\n\ndata: ${reply}\n\n`);
+          } else {
+            res.writeHead(200, { "content-type": "application/x-ndjson" });
+            res.end(`${reply}\n`);
+          }
+          return;
+        }
+        if (answer === "page") {
+          res.writeHead(200, { "content-type": "text/html" });
+          res.end("<!doctype html><title>Sign in to the Wi-Fi</title>\n<p>Please sign in</p>\n");
+          return;
+        }
+        res.writeHead(answer, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: `HTTP ${answer}` }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as { port: number };
+    return {
+      url: `ws://127.0.0.1:${port}/realtime`,
+      opens: () => opens,
+      async close() {
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+      },
+    };
+  }
+
+  /** Streams and polls sent until the first `disconnected` event, and its code. */
+  async function untilDisconnected(
+    url: string,
+    kind: "sse" | "polling",
+    opens: () => number,
+  ): Promise<{ opens: number; code: number; connected: boolean }> {
+    const client = newClient(url, { transports: [kind] });
+    let wasConnected = false;
+    client.on("connected", () => {
+      wasConnected = true;
+    });
+    const bye = new Promise<{ opens: number; code: number; connected: boolean }>((resolve) => {
+      client.once("disconnected", (e) =>
+        resolve({ opens: opens(), code: e.code, connected: wasConnected }),
+      );
+    });
+    client.connect();
+    const result = await bye;
+    client.close();
+    return result;
+  }
+
+  for (const kind of ["sse", "polling"] as const) {
+    // The request that fails first after the connect reply: the SSE stream that carried it
+    // ends; the poll after the one that carried it gets the answer.
+    const firstFailure = kind === "sse" ? 1 : 2;
+
+    it(
+      `${kind}: before the connect reply, a 503 fails the attempt at once (no reopen)`,
+      T,
+      async () => {
+        const server = await scripted(false, 503);
+        try {
+          const r = await untilDisconnected(server.url, kind, server.opens);
+          assert.deepEqual(r, { opens: 1, code: 1006, connected: false });
+        } finally {
+          await server.close();
+        }
+      },
+    );
+
+    it(
+      `${kind}: after the connect reply, 503s: two reopens, then the socket fails`,
+      T,
+      async () => {
+        const server = await scripted(true, 503);
+        try {
+          const r = await untilDisconnected(server.url, kind, server.opens);
+          assert.deepEqual(r, { opens: firstFailure + 2, code: 1006, connected: true });
+        } finally {
+          await server.close();
+        }
+      },
+    );
+
+    it(
+      `${kind}: after the connect reply, a 403 fails the socket (no reopen for it)`,
+      T,
+      async () => {
+        const server = await scripted(true, 403);
+        try {
+          const r = await untilDisconnected(server.url, kind, server.opens);
+          // SSE: the stream that ended was reopened once, and that reopen got the 403.
+          assert.deepEqual(r, { opens: 2, code: 1006, connected: true });
+        } finally {
+          await server.close();
+        }
+      },
+    );
+
+    it(
+      `${kind}: after the connect reply, a page that is not duplex.v1: no busy loop`,
+      T,
+      async () => {
+        const server = await scripted(true, "page");
+        try {
+          const r = await untilDisconnected(server.url, kind, server.opens);
+          // SSE: a 200 that does not start as duplex.v1 is no answer: two reopens, as for 503s.
+          // Polling: not duplex.v1 fails the socket at once.
+          assert.deepEqual(r, {
+            opens: kind === "sse" ? 3 : 2,
+            code: 1006,
+            connected: true,
+          });
+        } finally {
+          await server.close();
+        }
       },
     );
   }
