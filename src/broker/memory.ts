@@ -9,9 +9,10 @@
  * Behaviour the hub author should know:
  * - Delivery is synchronous. `publish` and the presence calls that announce a join or leave call
  *   the handlers of every subscribed broker (the calling one included) before their promise
- *   resolves, so once a publish has resolved every subscriber has seen it. A handler that publishes again from inside a
- *   callback is fine: nested deliveries are queued and run after the current one, so every broker
- *   still sees a channel's publications in offset order.
+ *   resolves, and `publishControl` those of every started broker, so once a publish has resolved
+ *   every subscriber has seen it. A handler that publishes again from inside a callback is fine:
+ *   nested deliveries (control messages too) are queued and run after the current one, so every
+ *   broker still sees a channel's publications, and one sender's control messages, in order.
  * - A handler that throws does not stop delivery to the others; the error goes to
  *   `onHandlerError` (default: `console.error`).
  * - Expiry (history age, stream idle time, idempotency windows, presence) is checked lazily on
@@ -294,7 +295,9 @@ type Pending =
       readonly epoch: string;
       readonly pub: BrokerPublication;
     }
-  | { readonly kind: "join" | "leave"; readonly channel: string; readonly member: string };
+  | { readonly kind: "join" | "leave"; readonly channel: string; readonly member: string }
+  /** A control message: delivered to every started broker, not to a channel's subscribers. */
+  | { readonly kind: "control"; readonly message: string };
 
 function defaultRandom(bytes: Uint8Array): void {
   globalThis.crypto.getRandomValues(bytes);
@@ -439,11 +442,12 @@ class Core {
   }
 
   /**
-   * Deliver to the channel's subscribers now, or — when called from inside a handler — after the
-   * delivery in progress, so nested publishes cannot overtake the one being delivered.
+   * Deliver to the channel's subscribers (a control message: to every started broker) now, or —
+   * when called from inside a handler — after the delivery in progress, so nested publishes
+   * cannot overtake the one being delivered.
    */
   #dispatch(event: Pending): void {
-    if (!this.#subscribers.has(event.channel)) return;
+    if (event.kind !== "control" && !this.#subscribers.has(event.channel)) return;
     if (this.#dispatching) {
       this.#pending.push(event);
       return;
@@ -459,11 +463,15 @@ class Core {
   }
 
   #deliver(event: Pending): void {
-    const set = this.#subscribers.get(event.channel);
+    // A control message goes to the brokers started when it is delivered (a copy: a handler may
+    // start or close brokers meanwhile).
+    const set = event.kind === "control" ? [...this.#nodes] : this.#subscribers.get(event.channel);
     if (set === undefined) return;
     for (const node of set) {
       try {
-        if (event.kind === "publication") {
+        if (event.kind === "control") {
+          node.handler.control(event.message);
+        } else if (event.kind === "publication") {
           node.handler.publication(event.channel, event.epoch, event.pub);
         } else if (event.kind === "join") {
           node.handler.join(event.channel, event.member);
@@ -535,6 +543,12 @@ class Core {
 
   removeHistory(channel: string): void {
     this.#streams.delete(channel);
+  }
+
+  // -- control messages --
+
+  publishControl(message: string): void {
+    this.#dispatch({ kind: "control", message });
   }
 
   // -- presence --
@@ -730,6 +744,11 @@ export class MemoryBroker implements Broker {
 
   async removeHistory(channel: string): Promise<void> {
     this.#ready().removeHistory(channel);
+  }
+
+  /** Delivers to every started broker of the backend (this one included) synchronously, then resolves. */
+  async publishControl(message: string): Promise<void> {
+    this.#ready().publishControl(message);
   }
 
   /** Idempotent; works during a simulated outage. Later calls reject with BrokerUnavailableError. */

@@ -18,6 +18,9 @@
  *   its join and removing one its leave, in the same script, so each change is announced once.
  * - Fan-out: one Redis pub/sub channel per channel (named like the key base), one subscriber
  *   connection per broker. Publications, joins and leaves go through the same pub/sub channel.
+ *   Control messages (`publishControl`) go through one more, `<keyPrefix>control`, which every
+ *   broker subscribes to in `start()`; it cannot collide with a channel's (those continue the
+ *   prefix with `{`).
  *
  * Honesty (rule 3 of src/realtime/broker.ts): the command connection runs with the offline queue
  * disabled and a command timeout, so while Redis is unreachable every operation rejects at once
@@ -344,12 +347,14 @@ class ChannelKeys {
 //   p|<epoch>|<offset>|<time>|<from bytes or -1>|<conflate bytes or -1>|<from><conflate><data>
 //   j|<member>
 //   l|<member>
+//   c|<control message>          (only on the control pub/sub channel)
 
 const PIPE = 0x7c;
 
 type Message =
   | { readonly kind: "publication"; readonly epoch: string; readonly pub: BrokerPublication }
-  | { readonly kind: "join" | "leave"; readonly member: string };
+  | { readonly kind: "join" | "leave"; readonly member: string }
+  | { readonly kind: "control"; readonly message: string };
 
 /** Parse a pub/sub message; undefined when it is not one of ours. */
 export function decodeMessage(buf: Buffer): Message | undefined {
@@ -357,6 +362,7 @@ export function decodeMessage(buf: Buffer): Message | undefined {
   const kind = buf[0];
   if (kind === 0x6a /* j */) return { kind: "join", member: buf.toString("utf8", 2) };
   if (kind === 0x6c /* l */) return { kind: "leave", member: buf.toString("utf8", 2) };
+  if (kind === 0x63 /* c */) return { kind: "control", message: buf.toString("utf8", 2) };
   if (kind !== 0x70 /* p */) return undefined;
   const fields: string[] = [];
   let at = 2;
@@ -497,12 +503,16 @@ export class RedisBroker implements Broker {
   #healthy = true;
   /** Channels this node wants, by pub/sub name. Deliveries are filtered by this map. */
   readonly #channels = new Map<string, string>();
+  /** The pub/sub channel of control messages, subscribed from start() to close(). */
+  readonly #controlName: string;
   readonly #listener = (message: Buffer, pubsub: Buffer): void => this.#onMessage(message, pubsub);
 
   constructor(options: RedisBrokerOptions = {}) {
     const prefix = options.keyPrefix ?? DEFAULT_PREFIX;
     if (/[{}]/.test(prefix)) throw new TypeError("RedisBroker: keyPrefix must not contain { or }");
     this.keyPrefix = prefix;
+    // Channel names map to `<prefix>{…}`: this name is never one of them.
+    this.#controlName = `${prefix}control`;
     this.#clientOptions = options.client ?? {};
     const base = this.#clientOptions;
     // Without any address, the local default; `client.url` or `client.socket` may give one.
@@ -606,11 +616,12 @@ export class RedisBroker implements Broker {
    */
   async #reconcile(sub: Client): Promise<void> {
     const have = sub.getPubSubListeners("CHANNELS");
+    const want = new Set(this.#channels.keys()).add(this.#controlName);
     const work: Promise<unknown>[] = [];
     for (const name of have.keys()) {
-      if (!this.#channels.has(name)) work.push(sub.unsubscribe(name, this.#listener, true));
+      if (!want.has(name)) work.push(sub.unsubscribe(name, this.#listener, true));
     }
-    for (const name of this.#channels.keys()) {
+    for (const name of want) {
       if (!have.has(name)) work.push(sub.subscribe(name, this.#listener, true));
     }
     await Promise.allSettled(work);
@@ -624,6 +635,12 @@ export class RedisBroker implements Broker {
     const sub = this.#createClient();
     try {
       await Promise.all([cmd.connect(), sub.connect()]);
+      // Control messages reach every started node: subscribed before start() resolves.
+      await withTimeout(
+        sub.subscribe(this.#controlName, this.#listener, true),
+        this.#commandTimeoutMs,
+        "SUBSCRIBE",
+      );
     } catch (error) {
       cmd.destroy();
       sub.destroy();
@@ -662,11 +679,23 @@ export class RedisBroker implements Broker {
   // -- subscriptions and deliveries --
 
   #onMessage(message: Buffer, pubsub: Buffer): void {
-    const channel = this.#channels.get(pubsub.toString("utf8"));
     const handler = this.#handler;
-    if (channel === undefined || handler === undefined || this.#closed) return;
+    if (handler === undefined || this.#closed) return;
+    const name = pubsub.toString("utf8");
+    if (name === this.#controlName) {
+      const decoded = decodeMessage(message);
+      if (decoded?.kind !== "control") return;
+      try {
+        handler.control(decoded.message);
+      } catch (error) {
+        this.#onHandlerError(error);
+      }
+      return;
+    }
+    const channel = this.#channels.get(name);
+    if (channel === undefined) return;
     const decoded = decodeMessage(message);
-    if (decoded === undefined) return;
+    if (decoded === undefined || decoded.kind === "control") return;
     try {
       if (decoded.kind === "publication") handler.publication(channel, decoded.epoch, decoded.pub);
       else if (decoded.kind === "join") handler.join(channel, decoded.member);
@@ -781,6 +810,13 @@ export class RedisBroker implements Broker {
   async removeHistory(channel: string): Promise<void> {
     const keys = new ChannelKeys(this.keyPrefix, channel);
     await this.#run((cmd) => cmd.del([keys.meta, keys.history]));
+  }
+
+  // -- control messages --
+
+  /** One PUBLISH on the control pub/sub channel: every node subscribed to it gets it, once. */
+  async publishControl(message: string): Promise<void> {
+    await this.#run((cmd) => cmd.publish(this.#controlName, `c|${message}`));
   }
 
   // -- presence --

@@ -27,8 +27,8 @@ import { aborted, CliError, type Command, type Io, integer, parseFlags } from ".
 export const SERVE_USAGE = `Usage: duplex serve [options]
 
 Runs the Duplex server: the chat app on /, live cursors on /cursors, the stats page on /stats,
-a WebSocket echo endpoint on /echo, the realtime endpoint on /realtime, POST /api/publish and
-/healthz. Every option can also be set with the environment variable shown.
+a WebSocket echo endpoint on /echo, the realtime endpoint on /realtime, the HTTP API under /api
+and /healthz. Every option can also be set with the environment variable shown.
 
 Options:
   --host HOST          address to bind (DUPLEX_HOST, default 127.0.0.1)
@@ -39,7 +39,8 @@ Options:
                        (DUPLEX_ALLOWED_ORIGINS, default: the page's own host only)
   --jwt-secret SECRET  require HS256 JWTs signed with SECRET to connect (DUPLEX_JWT_SECRET;
                        default: anyone connects with a nickname)
-  --api-key KEY        enable POST /api/publish for this key (DUPLEX_API_KEY)
+  --api-key KEY        enable the HTTP API (POST /api/publish, /api/disconnect) for this key
+                       (DUPLEX_API_KEY)
   --broker URL         'memory' (default: this process only) or redis://HOST:PORT[/DB] to
                        share channels, history and presence with other nodes (DUPLEX_BROKER)
   --node NAME          this node's name in /healthz, /stats.json and connect replies
@@ -468,7 +469,7 @@ export const serveCommand: Command = {
         `  health    ${serving.url}/healthz`,
         options.apiKey === undefined
           ? "  HTTP API  off (--api-key to enable)"
-          : `  HTTP API  POST ${serving.url}/api/publish`,
+          : `  HTTP API  POST ${serving.url}/api/publish, /api/disconnect`,
         "Press Ctrl+C to stop.",
         "",
       ].join("\n"),

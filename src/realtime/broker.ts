@@ -94,6 +94,11 @@ export interface BrokerHandler {
    * checks every channel's position against history and fills or reports the gap.
    */
   resync(): void;
+  /**
+   * A control message (opaque JSON text) from `publishControl` of any node, this one included.
+   * Not tied to a channel: every started node receives it, subscribed or not.
+   */
+  control(message: string): void;
 }
 
 export interface Broker {
@@ -126,6 +131,15 @@ export interface Broker {
   presence(channel: string, cursor: string | undefined, limit: number): Promise<PresencePage>;
   /** Forget a channel's history; the next publication starts a new epoch. */
   removeHistory(channel: string): Promise<void>;
+  /**
+   * Send an opaque control message (JSON text, never parsed by the broker) to every started
+   * node, this one included (`control` of the handler): cluster-wide commands such as
+   * disconnecting a user everywhere. At most once per node, in the order one node sent them; a
+   * node whose connection to the backend is down when it is sent misses it (it is not stored
+   * nor replayed, and `resync()` says nothing about it). Resolves once the backend accepted it;
+   * rejects with BrokerUnavailableError when the backend is unreachable (rule 3).
+   */
+  publishControl(message: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -74,6 +74,11 @@ export const DisconnectCode = {
 } as const;
 export type DisconnectCode = (typeof DisconnectCode)[keyof typeof DisconnectCode];
 
+/** Whether `code` is a disconnect code (an integer in 4000–4999), the range servers may use. */
+export function isDisconnectCode(code: unknown): code is number {
+  return typeof code === "number" && Number.isInteger(code) && code >= 4000 && code <= 4999;
+}
+
 /**
  * Whether a client should reconnect after the connection closed with this WebSocket close code.
  * Only the 4500–4999 range says no; everything else (1000, 1001, 1006, 1011, 4000–4499, …) is

@@ -437,6 +437,7 @@ export class HttpTransport {
           ...(identity.expiresAt === undefined ? {} : { expires: identity.expiresAt }),
           ping: 0,
           ...(this.hub.node === undefined ? {} : { node: this.hub.node }),
+          maxPublishBytes: this.hub.options.maxPublishBytes,
           transport: stream.kind === "sse" ? "sse" : "polling",
           keepalive,
         }),

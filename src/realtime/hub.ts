@@ -14,9 +14,9 @@ import {
   type JwtOptions,
   type Operation,
 } from "./auth.js";
-import type { Broker, BrokerHandler, BrokerPublication } from "./broker.js";
+import type { Broker, BrokerHandler, BrokerPublication, HistoryPage } from "./broker.js";
 import { ChannelState, Membership, type Subscriber } from "./channel.js";
-import { ErrorCode } from "./codes.js";
+import { DisconnectCode, ErrorCode, isDisconnectCode } from "./codes.js";
 import { type Namespace, type NamespaceOptions, Namespaces, type Rule } from "./namespaces.js";
 import { type Executed, ReplyError } from "./session.js";
 import {
@@ -159,6 +159,26 @@ export interface PublishOptions {
 
 const ANONYMOUS: Identity = Object.freeze({ user: "", grants: [] });
 
+/** The control messages hubs send each other through the broker (`Broker.publishControl`). */
+interface ControlMessage {
+  readonly type: "disconnect";
+  readonly user: string;
+  readonly code: number;
+  /** The sending hub's instanceId. */
+  readonly origin: string;
+}
+
+/** Whether `page` (read with since ≤ the member's offset) holds every publication it lacks. */
+function covers(page: HistoryPage, m: Membership): boolean {
+  // Position 0 of epoch "" is the start of a stream that did not exist yet: any epoch matches.
+  const sameStream = page.epoch === m.epoch || (m.epoch === "" && m.offset === 0);
+  const missing = page.offset - m.offset;
+  if (!sameStream || missing < 0) return false;
+  let held = 0;
+  for (const p of page.publications) if (p.offset > m.offset) held++;
+  return held === missing;
+}
+
 function frameOf(text: string): Uint8Array {
   return encodeFrame({ opcode: Opcode.TEXT, payload: Buffer.from(text, "utf8") }, (n) =>
     Buffer.allocUnsafe(n),
@@ -193,6 +213,11 @@ export class Hub {
   readonly stats = { publications: 0, delivered: 0 };
   /** Sent in connect replies (option `node`); may be set until connections arrive. */
   node: string | undefined;
+  /**
+   * This hub's random id: the `origin` of the control messages it sends, so it can tell its own
+   * apart when the broker delivers them back.
+   */
+  readonly instanceId: string = randomBytes(9).toString("base64url");
 
   constructor(options: HubOptions) {
     this.broker = options.broker;
@@ -233,6 +258,7 @@ export class Hub {
       join: (channel, member) => this.onPresenceEvent("join", channel, member),
       leave: (channel, member) => this.onPresenceEvent("leave", channel, member),
       resync: () => this.onResync(),
+      control: (message) => this.onControl(message),
     };
     await this.broker.start(handler);
     const every = Math.max(1, Math.floor(this.options.presenceTtlMs / 3));
@@ -377,6 +403,7 @@ export class Hub {
         ...(identity.expiresAt === undefined ? {} : { expires: identity.expiresAt }),
         ping: this.options.clientPingMs,
         ...(this.node === undefined ? {} : { node: this.node }),
+        maxPublishBytes: this.options.maxPublishBytes,
       },
     };
   }
@@ -597,6 +624,43 @@ export class Hub {
     }
   }
 
+  /**
+   * Disconnect every connection of a user on every node (e.g. after a ban) with a disconnect
+   * code (4000–4999; 4500–4999 tell the client not to reconnect). This node's connections are
+   * disconnected at once; then the other nodes are told through the broker (a control message)
+   * and disconnect theirs when it reaches them. Resolves with the number of this node's
+   * connections disconnected, once the broker accepted the message. When the broker is
+   * unavailable the local disconnects still happened, but the other nodes were not told: the
+   * promise rejects with BrokerUnavailableError (calling again is harmless). A node whose
+   * connection to the broker is down at that moment misses the message: refuse the user at
+   * authentication too for a lasting ban. Rejects with RangeError for a code outside 4000–4999.
+   */
+  async disconnectUser(user: string, code: number = DisconnectCode.FORCED): Promise<number> {
+    if (typeof user !== "string") throw new TypeError("disconnectUser: user must be a string");
+    if (!isDisconnectCode(code)) {
+      throw new RangeError(`disconnectUser: code must be an integer in 4000–4999, got ${code}`);
+    }
+    const n = this.disconnectLocal(user, code);
+    const message: ControlMessage = { type: "disconnect", user, code, origin: this.instanceId };
+    await this.broker.publishControl(JSON.stringify(message));
+    return n;
+  }
+
+  /**
+   * Disconnect the user's connections on this node; returns how many. Servers with connections
+   * the hub does not hold in `sessions` (HTTP clients between two polls) add theirs.
+   */
+  protected disconnectLocal(user: string, code: number): number {
+    let n = 0;
+    for (const s of [...this.sessions]) {
+      if (s.identity?.user === user && !s.isClosed) {
+        s.disconnect(code);
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** Number of channels with local subscribers. */
   get channelCount(): number {
     return this.channels.size;
@@ -622,22 +686,69 @@ export class Hub {
   }
 
   /**
-   * The broker may have missed deliveries: every subscriber of a stream resubscribes with
-   * recovery (and learns recovered:false if history could not cover the gap).
+   * The broker may have missed deliveries. Each channel with a stream reads what it may have
+   * missed from history and delivers it as if live (fillGap); subscribers that history cannot
+   * bring up to date resubscribe with recovery (and learn recovered:false if need be).
    */
   private onResync(): void {
     for (const state of [...this.channels.values()]) {
       if (state.ns.historySize === 0) continue;
-      for (const m of [...state.members.values()]) {
-        if (m.buffer !== null) {
-          // Its subscribe reply is still being computed, maybe from history read before the
-          // missed deliveries: it resubscribes as soon as the reply is out (goLive).
-          m.resync = true;
-          continue;
-        }
-        state.members.delete(m.subscriber.id);
-        m.subscriber.lostPosition(state.name);
+      for (const m of state.members.values()) {
+        // Its subscribe reply is still being computed, maybe from history read before the
+        // missed deliveries: it resubscribes as soon as the reply is out (goLive).
+        if (m.buffer !== null) m.resync = true;
       }
+      void this.fillGap(state);
+    }
+  }
+
+  /**
+   * Bring the live members of a channel up to date after a resync with one history read from
+   * the oldest position among them: the publications go through `deliver`, which drops what a
+   * member has and gives each the exact next offsets. A member the page cannot cover (another
+   * epoch, history trimmed past its position, the read failing) resubscribes. Publications that
+   * arrive live meanwhile are safe either way: a member that sees a gap resubscribes.
+   */
+  private async fillGap(state: ChannelState): Promise<void> {
+    const live = [...state.members.values()].filter((m) => m.buffer === null);
+    if (live.length === 0) return;
+    const since = Math.min(...live.map((m) => m.offset));
+    let page: HistoryPage | undefined;
+    try {
+      page = await this.broker.history(state.name, {
+        since,
+        limit: state.ns.historySize,
+        historyTtlMs: state.ns.historyTtlMs,
+      });
+    } catch {
+      page = undefined; // the broker failed again: every member resubscribes (with backoff)
+    }
+    for (const m of live) {
+      if (state.members.get(m.subscriber.id) !== m) continue; // gone, or already resubscribing
+      if (page !== undefined && covers(page, m)) continue;
+      state.members.delete(m.subscriber.id);
+      m.subscriber.lostPosition(state.name);
+    }
+    if (page === undefined || this.channels.get(state.name) !== state) return;
+    for (const pub of page.publications) state.deliver(page.epoch, pub);
+  }
+
+  /**
+   * A control message from a node (this one included). Malformed messages, unknown types and
+   * this hub's own messages (already acted on) are ignored.
+   */
+  private onControl(text: string): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (typeof message !== "object" || message === null) return;
+    const m = message as Partial<Record<keyof ControlMessage, unknown>>;
+    if (m.origin === this.instanceId) return;
+    if (m.type === "disconnect" && typeof m.user === "string" && isDisconnectCode(m.code)) {
+      this.disconnectLocal(m.user, m.code);
     }
   }
 

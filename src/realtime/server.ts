@@ -16,7 +16,7 @@ import type * as https from "node:https";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ServerOptions, type WebSocketConnection, WebSocketServer } from "../server/index.js";
-import { DisconnectCode, ErrorCode } from "./codes.js";
+import { DisconnectCode, ErrorCode, isDisconnectCode } from "./codes.js";
 import { HttpError, HttpTransport, type HttpTransportOptions, readBody } from "./http-transport.js";
 import { Hub, type HubOptions } from "./hub.js";
 import { ReplyError, Session, toWireError } from "./session.js";
@@ -71,6 +71,11 @@ const MAX_API_BODY = 1024 * 1024;
 export class RealtimeServer extends Hub {
   private readonly apiKey: Buffer | undefined;
   private readonly apiPath: string;
+  /** The methods of the HTTP API, by the path after `{apiPath}/`; every one is a POST. */
+  private readonly apiMethods = new Map<string, ApiMethod>([
+    ["publish", { shape: "{channel, data, key?}", run: (body) => this.apiPublish(body) }],
+    ["disconnect", { shape: "{user, code?}", run: (body) => this.apiDisconnect(body) }],
+  ]);
   private readonly servers = new Set<WebSocketServer>();
   private readonly bundleDir: string;
   private readonly bundleCache = new Map<string, Buffer>();
@@ -154,17 +159,15 @@ export class RealtimeServer extends Hub {
     super.stop();
   }
 
-  /** Disconnect every connection of a user (e.g. after a ban) with a code. */
-  disconnectUser(user: string, code: number = DisconnectCode.FORCED): number {
+  /**
+   * This node's part of `disconnectUser` (which reaches every node): the user's WebSocket
+   * sessions and HTTP streams, and its long-polling clients seen lately between two polls (their
+   * next request gets the `disconnect`).
+   */
+  protected override disconnectLocal(user: string, code: number): number {
     // Polling clients between two polls first (those holding a stream are in sessions).
-    let n = this.httpTransport?.disconnectIdle(user, code) ?? 0;
-    for (const s of [...this.sessions]) {
-      if (s.identity?.user === user) {
-        s.disconnect(code);
-        n++;
-      }
-    }
-    return n;
+    const idle = this.httpTransport?.disconnectIdle(user, code) ?? 0;
+    return idle + super.disconnectLocal(user, code);
   }
 
   /**
@@ -220,7 +223,8 @@ export class RealtimeServer extends Hub {
       reply(res, 401, { error: "missing or wrong API key" });
       return true;
     }
-    if (path !== `${this.apiPath}/publish`) {
+    const method = this.apiMethods.get(path.slice(this.apiPath.length + 1));
+    if (method === undefined) {
       reply(res, 404, { error: "unknown API method" });
       return true;
     }
@@ -230,7 +234,7 @@ export class RealtimeServer extends Hub {
       return true;
     }
     readBody(req, MAX_API_BODY).then(
-      (body) => this.apiPublish(body, res),
+      (body) => this.apiCall(method, body, res),
       (e: unknown) => {
         if (e instanceof HttpError) reply(res, e.status, { error: e.message });
         else res.destroy(); // the request itself failed (aborted): nobody to answer
@@ -277,7 +281,8 @@ export class RealtimeServer extends Hub {
     return g.length === this.apiKey.length && timingSafeEqual(g, this.apiKey);
   }
 
-  private async apiPublish(body: Buffer, res: http.ServerResponse): Promise<void> {
+  /** Parse the body (a JSON object), run the method and answer; errors as JSON with a status. */
+  private async apiCall(method: ApiMethod, body: Buffer, res: http.ServerResponse): Promise<void> {
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString("utf8"));
@@ -286,21 +291,12 @@ export class RealtimeServer extends Hub {
       return;
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      reply(res, 400, { error: "body must be an object {channel, data, key?}" });
-      return;
-    }
-    const { channel, data, key } = parsed as { channel?: unknown; data?: unknown; key?: unknown };
-    if (
-      typeof channel !== "string" ||
-      data === undefined ||
-      (key !== undefined && typeof key !== "string")
-    ) {
-      reply(res, 400, { error: "body must be an object {channel: string, data, key?: string}" });
+      reply(res, 400, { error: `body must be an object ${method.shape}` });
       return;
     }
     try {
-      const result = await this.publish(channel, data as Json, key === undefined ? {} : { key });
-      reply(res, 200, result);
+      const [status, answer] = await method.run(parsed as Record<string, unknown>);
+      reply(res, status, answer);
     } catch (e) {
       const error = toWireError(e);
       const status =
@@ -316,6 +312,44 @@ export class RealtimeServer extends Hub {
       reply(res, status, { error: error.message, code: error.code });
     }
   }
+
+  private async apiPublish(body: Record<string, unknown>): Promise<ApiAnswer> {
+    const { channel, data, key } = body;
+    if (
+      typeof channel !== "string" ||
+      data === undefined ||
+      (key !== undefined && typeof key !== "string")
+    ) {
+      return [400, { error: "body must be an object {channel: string, data, key?: string}" }];
+    }
+    const result = await this.publish(channel, data as Json, key === undefined ? {} : { key });
+    return [200, result];
+  }
+
+  /**
+   * Disconnect a user on every node. Answers this node's count once the broker accepted the
+   * message for the others (503 when it did not: the local disconnects happened anyway).
+   */
+  private async apiDisconnect(body: Record<string, unknown>): Promise<ApiAnswer> {
+    const { user, code } = body;
+    if (typeof user !== "string") {
+      return [400, { error: "body must be an object {user: string, code?: number}" }];
+    }
+    if (code !== undefined && !isDisconnectCode(code)) {
+      return [400, { error: "code must be a disconnect code (an integer in 4000–4999)" }];
+    }
+    const disconnected = await this.disconnectUser(user, code ?? DisconnectCode.FORCED);
+    return [200, { disconnected }];
+  }
+}
+
+/** An HTTP API answer: status and JSON body. */
+type ApiAnswer = readonly [status: number, body: object];
+
+interface ApiMethod {
+  /** The expected body, for the error when it is not an object. */
+  readonly shape: string;
+  readonly run: (body: Record<string, unknown>) => Promise<ApiAnswer>;
 }
 
 function reply(res: http.ServerResponse, status: number, body: object): void {

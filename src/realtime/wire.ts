@@ -133,6 +133,12 @@ export interface ConnectResult {
   readonly ping: number;
   /** The server node's name, when it has one (several nodes behind a load balancer). */
   readonly node?: string;
+  /**
+   * Largest publication `data` the server takes (bytes of its JSON text, UTF-8); a larger one
+   * is refused (106) or, beyond the WebSocket message limit, ends the connection (1009). The
+   * client refuses it before sending. Absent: not announced.
+   */
+  readonly maxPublishBytes?: number;
   readonly data?: Json;
 }
 export interface SubscribeResult {

@@ -50,6 +50,7 @@ export class Recorder implements BrokerHandler {
   readonly publications: Received[] = [];
   readonly joins: { channel: string; member: string }[] = [];
   readonly leaves: { channel: string; member: string }[] = [];
+  readonly controls: string[] = [];
   resyncs = 0;
 
   publication(channel: string, epoch: string, pub: BrokerPublication): void {
@@ -63,6 +64,9 @@ export class Recorder implements BrokerHandler {
   }
   resync(): void {
     this.resyncs++;
+  }
+  control(message: string): void {
+    this.controls.push(message);
   }
 
   on(channel: string): Received[] {
@@ -710,6 +714,50 @@ export function brokerContract(name: string, makeCluster: MakeCluster): void {
         await c.node(1).removeHistory(uniqueChannel("unknown")); // no error
       }));
 
+    it("control messages reach every started node once, the sender included, in the order each node sent them", () =>
+      cluster(3, async (c) => {
+        // No node subscribes to anything but the barrier channel: control messages need nothing.
+        for (const i of [0, 1, 2]) await c.node(i).subscribe(c.barrierChannel);
+        const tricky = `{"text":"a|b\\n{x}","emoji":"\u00e9\u{1F600}"}`;
+        const fromA = Array.from({ length: 20 }, (_, k) => JSON.stringify({ from: "a", k }));
+        const fromB = Array.from({ length: 20 }, (_, k) => JSON.stringify({ from: "b", k }));
+        // Two senders at once, each one message after the other (the order to keep is per sender).
+        await Promise.all([
+          (async () => {
+            for (const m of fromA) await c.node(0).publishControl(m);
+          })(),
+          (async () => {
+            for (const m of fromB) await c.node(2).publishControl(m);
+            await c.node(2).publishControl(tricky);
+          })(),
+        ]);
+        // Whatever a sender published before its marker arrives before the marker.
+        await c.barrier(0, [0, 1, 2]);
+        await c.barrier(2, [0, 1, 2]);
+        for (const i of [0, 1, 2]) {
+          const got = c.rec(i).controls;
+          assert.equal(got.length, fromA.length + fromB.length + 1, `node ${i}: each once`);
+          assert.deepEqual(
+            got.filter((m) => m.includes('"from":"a"')),
+            fromA,
+            `node ${i}: node 0's messages in order`,
+          );
+          assert.deepEqual(
+            got.filter((m) => m.includes('"from":"b"')),
+            fromB,
+            `node ${i}: node 2's messages in order`,
+          );
+          assert.equal(got.filter((m) => m === tricky).length, 1, `node ${i}: kept verbatim`);
+        }
+        // A closed node gets nothing more; the others still do.
+        await c.node(1).close();
+        const before = c.rec(1).controls.length;
+        await c.node(0).publishControl('"after close"');
+        await c.barrier(0, [0, 2]);
+        for (const i of [0, 2]) assert.equal(c.rec(i).controls.at(-1), '"after close"');
+        assert.equal(c.rec(1).controls.length, before);
+      }));
+
     it("start() twice rejects; after close() every method rejects with BrokerUnavailableError", () =>
       cluster(2, async (c) => {
         await assert.rejects(c.node(0).start(new Recorder()));
@@ -727,6 +775,7 @@ export function brokerContract(name: string, makeCluster: MakeCluster): void {
           () => b.presence(ch, undefined, 10),
           () => b.expirePresence(ch),
           () => b.removeHistory(ch),
+          () => b.publishControl('{"closed":true}'),
         ];
         for (const call of calls) await assert.rejects(call(), BrokerUnavailableError);
         // The other node is unaffected.
@@ -748,6 +797,7 @@ export function brokerContract(name: string, makeCluster: MakeCluster): void {
         await outage.stop();
         await assert.rejects(c.node(0).publish(ch, request("lost")), BrokerUnavailableError);
         await assert.rejects(c.node(1).publish(ch, request("lost-too")), BrokerUnavailableError);
+        await assert.rejects(c.node(0).publishControl('"lost"'), BrokerUnavailableError);
         await outage.start();
         // Nodes of a networked broker reconnect independently: resync() is each node's signal
         // that it is back (subscriptions restored). Only then is node 1 sure to receive "after".
@@ -769,6 +819,12 @@ export function brokerContract(name: string, makeCluster: MakeCluster): void {
         await eventually(() => assert.ok(c.rec(1).data(ch).includes("after")));
         assert.ok(!c.rec(1).data(ch).includes("lost"));
         assert.ok(!c.rec(1).data(ch).includes("lost-too"));
+        // Control messages flow again (the nodes listen to them after reconnecting too), and the
+        // one rejected during the outage was never delivered.
+        await c.node(0).publishControl('"after"');
+        for (const i of [0, 1]) {
+          await eventually(() => assert.deepEqual(c.rec(i).controls, ['"after"'], `node ${i}`));
+        }
       }));
 
     it("outage: resync() is called on every node when the backend is back", (t) =>

@@ -333,18 +333,54 @@ describe("MemoryBroker", () => {
       join() {},
       leave() {},
       resync() {},
+      control() {},
     });
     await b.start({
       publication: (_c, _e, pub) => seenByB.push(pub.offset),
       join() {},
       leave() {},
       resync() {},
+      control() {},
     });
     await a.subscribe("r"); // a subscribes first, so it is called before b
     await b.subscribe("r");
     await a.publish("r", request("first"));
     assert.deepEqual(seenByB, [1, 2]);
     await a.close();
+    await b.close();
+  });
+
+  it("control messages are delivered synchronously; one sent from a handler waits for the current delivery", async () => {
+    const backend = new MemoryBackend({ sweepIntervalMs: 0 });
+    const a = new MemoryBroker({ backend });
+    const b = new MemoryBroker({ backend });
+    const seenByB: string[] = [];
+    await a.start({
+      publication() {},
+      join() {},
+      leave() {},
+      resync() {},
+      control: (message) => {
+        if (message === "first") void a.publishControl("echo");
+      },
+    });
+    await b.start({
+      publication() {},
+      join() {},
+      leave() {},
+      resync() {},
+      control: (message) => seenByB.push(message),
+    });
+    const pending = a.publishControl("first"); // a attached first, so it is called before b
+    assert.deepEqual(seenByB, ["first", "echo"], "delivered inside the call, in order");
+    await pending;
+    backend.setAvailable(false);
+    await assert.rejects(b.publishControl("lost"), BrokerUnavailableError);
+    backend.setAvailable(true);
+    assert.deepEqual(seenByB, ["first", "echo"]);
+    await a.close();
+    await b.publishControl("alone");
+    assert.deepEqual(seenByB, ["first", "echo", "alone"]);
     await b.close();
   });
 
@@ -370,6 +406,9 @@ describe("MemoryBroker", () => {
       resync() {
         throw new Error("boom resync");
       },
+      control() {
+        throw new Error("boom control");
+      },
     });
     await brokers[2]!.start(good2);
     for (const b of brokers) await b.subscribe("t");
@@ -379,13 +418,16 @@ describe("MemoryBroker", () => {
     assert.deepEqual(good1.data("t"), ["x"]);
     assert.deepEqual(good2.data("t"), ["x"]);
     assert.equal(good2.joins.length, 1);
+    await brokers[1]!.publishControl("{}");
+    assert.deepEqual(good1.controls, ["{}"]);
+    assert.deepEqual(good2.controls, ["{}"]);
     backend.setAvailable(false);
     backend.setAvailable(true);
     assert.equal(good1.resyncs, 1);
     assert.equal(good2.resyncs, 1);
     assert.deepEqual(
       errors.map((e) => (e as Error).message),
-      ["boom", "boom join", "boom resync"],
+      ["boom", "boom join", "boom control", "boom resync"],
     );
     await Promise.all(brokers.map((b) => b.close()));
   });

@@ -366,6 +366,11 @@ describe("RedisBroker on one volatile redis-server", () => {
       await resynced(nodes, 1);
       await a.broker.publish(ch, request("two"));
       await eventually(() => assert.deepEqual(b.rec.data(ch), ["one", "two"]));
+      // The control channel was resubscribed (and kept by the reconciliation) on both.
+      await b.broker.publishControl('"ctl"');
+      await eventually(() => {
+        for (const n of nodes) assert.deepEqual(n.rec.controls, ['"ctl"']);
+      });
       assert.deepEqual(
         nodes.map((n) => n.rec.resyncs),
         [1, 1],
@@ -418,6 +423,11 @@ describe("RedisBroker on one volatile redis-server", () => {
       for (const key of await redis.keys(`*${ch}*`)) {
         assert.match(key, /^app-[ab]:\{/);
       }
+      // Control messages too: a's is done before b's is sent, so b would have it first.
+      await a!.broker.publishControl('"for a"');
+      await b!.broker.publishControl('"for b"');
+      await eventually(() => assert.deepEqual(b!.rec.controls, ['"for b"']));
+      await eventually(() => assert.deepEqual(a!.rec.controls, ['"for a"']));
       assert.throws(() => new RedisBroker({ keyPrefix: "bad{" }), TypeError);
     } finally {
       await redis.close();
@@ -465,10 +475,16 @@ describe("RedisBroker on one volatile redis-server", () => {
   });
 
   it("decodeMessage ignores foreign messages", () => {
-    for (const text of ["", "x", "p", "p|", "p|e|1|2|-1", "q|x", "p|e|1|2|9|-1|short"]) {
+    for (const text of ["", "x", "c", "cx", "p", "p|", "p|e|1|2|-1", "q|x", "p|e|1|2|9|-1|short"]) {
       assert.equal(decodeMessage(Buffer.from(text)), undefined, text);
     }
     assert.deepEqual(decodeMessage(Buffer.from("j|{}")), { kind: "join", member: "{}" });
+    assert.deepEqual(decodeMessage(Buffer.from("l|{}")), { kind: "leave", member: "{}" });
+    assert.deepEqual(decodeMessage(Buffer.from('c|{"type":"x","a":"|é"}')), {
+      kind: "control",
+      message: '{"type":"x","a":"|é"}',
+    });
+    assert.deepEqual(decodeMessage(Buffer.from("c|")), { kind: "control", message: "" });
     assert.deepEqual(decodeMessage(Buffer.from("p|ep|3|10|-1|1|kdata|x")), {
       kind: "publication",
       epoch: "ep",
@@ -540,6 +556,7 @@ describe("RedisBroker outages (each test restarts its own redis-server)", () => 
         ["expirePresence", () => a.broker.expirePresence(ch)],
         ["removeHistory", () => a.broker.removeHistory(ch)],
         ["subscribe", () => a.broker.subscribe(uniqueChannel("other"))],
+        ["publishControl", () => a.broker.publishControl('"lost"')],
       ];
       for (const [name, call] of calls) {
         await assert.rejects(call(), BrokerUnavailableError, name);
@@ -565,6 +582,7 @@ describe("RedisBroker outages (each test restarts its own redis-server)", () => 
         b.rec.joins.map((e) => e.member),
         ['{"client":"p1"}'],
       );
+      assert.deepEqual(b.rec.controls, [], "the control message was never sent");
     } finally {
       await closeAll(nodes);
       await server.close();
@@ -677,10 +695,14 @@ describe("RedisBroker outages (each test restarts its own redis-server)", () => 
       const redis = await admin(server);
       try {
         await eventually(async () =>
-          assert.deepEqual(await redis.pubSubNumSub([`duplex:{${gone}}`, `duplex:{${kept}}`]), {
-            [`duplex:{${gone}}`]: 0,
-            [`duplex:{${kept}}`]: 1,
-          }),
+          assert.deepEqual(
+            await redis.pubSubNumSub([`duplex:{${gone}}`, `duplex:{${kept}}`, "duplex:control"]),
+            {
+              [`duplex:{${gone}}`]: 0,
+              [`duplex:{${kept}}`]: 1,
+              "duplex:control": 2, // every node keeps listening to control messages
+            },
+          ),
         );
       } finally {
         await redis.close();

@@ -340,12 +340,12 @@ describe("duplex publish / subscribe", () => {
     const first = await waitLive(s, channel);
     await s.rt.publish(channel, 1);
     // Told to reconnect (4000); publications meanwhile are recovered.
-    assert.equal(s.rt.disconnectUser("rejoiner", DisconnectCode.SHUTDOWN), 1);
+    assert.equal(await s.rt.disconnectUser("rejoiner", DisconnectCode.SHUTDOWN), 1);
     await s.rt.publish(channel, 2);
     const second = await waitLive(s, channel, first);
     await s.rt.publish(channel, 3);
     // Again, but the history is gone meanwhile: a new epoch, recovery impossible.
-    assert.equal(s.rt.disconnectUser("rejoiner", DisconnectCode.SHUTDOWN), 1);
+    assert.equal(await s.rt.disconnectUser("rejoiner", DisconnectCode.SHUTDOWN), 1);
     await broker.removeHistory(channel);
     await s.rt.publish(channel, "lost");
     await waitLive(s, channel, second);
@@ -364,7 +364,7 @@ describe("duplex publish / subscribe", () => {
     const channel = "rooms:pubsub-forced";
     const subscriber = runCli(["subscribe", channel, "--url", url, "--name", "kicked"]);
     await waitLive(s, channel);
-    assert.equal(s.rt.disconnectUser("kicked"), 1);
+    assert.equal(await s.rt.disconnectUser("kicked"), 1);
     const r = await subscriber;
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^duplex subscribe: the server closed the connection: .*\(4502\)/);

@@ -41,6 +41,7 @@ describe("HTTP transports: SSE and /send", () => {
         node: "n1",
         transport: "sse",
         keepalive: 50,
+        maxPublishBytes: 65_536,
       },
     });
     assert.deepEqual(sub, { id: 2, result: { offset: 0, epoch: "", recoverable: true } });
@@ -386,7 +387,7 @@ describe("HTTP transports: presence lifetime", () => {
     const stream = http.sse([{ id: 2, type: "subscribe", channel: "room:ban" }]);
     await stream.until(2);
     await ws.push((m) => m.type === "join" && m.member.user === "mallory");
-    assert.equal(s.rt.disconnectUser("mallory"), 1);
+    assert.equal(await s.rt.disconnectUser("mallory"), 1);
     const [bye] = await stream.until(1, (m) => m.type === "disconnect");
     assert.deepEqual(bye, {
       type: "disconnect",

@@ -395,7 +395,7 @@ describe("realtime server: gaps and broker resync", () => {
       const sub = await peer.request({ type: "subscribe", channel: "g" });
       // Another node publishes while this node is not subscribed: this node misses offset +1.
       const other = new MemoryBroker({ backend });
-      await other.start({ publication() {}, join() {}, leave() {}, resync() {} });
+      await other.start({ publication() {}, join() {}, leave() {}, resync() {}, control() {} });
       await broker.unsubscribe("g");
       await other.publish("g", {
         data: "1",
@@ -428,21 +428,63 @@ describe("realtime server: gaps and broker resync", () => {
     }
   });
 
-  it("a broker outage: publishes fail with 112 (temporary, not acknowledged), then subscribers resync", async () => {
+  it("a broker outage: publishes fail with 112 (temporary, not acknowledged); then the node fills what it missed from history, or has the subscriber resubscribe", async () => {
     const backend = new MemoryBackend();
     const broker = new MemoryBroker({ backend });
-    const s = await startRealtime({ broker });
+    const s = await startRealtime({
+      broker,
+      namespaces: { "": { publish: "all" }, short: { historySize: 2, publish: "all" } },
+    });
+    const other = new MemoryBroker({ backend }); // another node
+    await other.start({ publication() {}, join() {}, leave() {}, resync() {}, control() {} });
+    const publishOther = (channel: string, data: string) =>
+      other.publish(channel, {
+        data: JSON.stringify(data),
+        historySize: channel.startsWith("short:") ? 2 : 100,
+        historyTtlMs: 0,
+        idempotencyTtlMs: 0,
+      });
     try {
       const { peer } = await Peer.connect(s.url);
-      await peer.request({ type: "subscribe", channel: "o" });
+      for (const channel of ["o", "quiet", "short:s"]) {
+        await peer.request({ type: "subscribe", channel });
+        await s.rt.publish(channel, "first");
+      }
+      await peer.pushesUntil(3, (m) => m.type === "pub");
       backend.setAvailable(false);
       const r = await peer.request({ type: "publish", channel: "o", data: 1 });
       assert.equal(r.error.code, ErrorCode.UNAVAILABLE);
       assert.equal(r.error.temporary, true);
+      // The node misses publications (its broker subscription was lost): two on "o", three on
+      // "short:s" (which keeps two), none on "quiet".
       backend.setAvailable(true);
-      const push = await peer.push((m) => m.type === "unsubscribed");
-      assert.equal(push.resubscribe, true);
+      await broker.unsubscribe("o");
+      await broker.unsubscribe("short:s");
+      for (const data of ["a", "b"]) await publishOther("o", data);
+      for (const data of ["x", "y", "z"]) await publishOther("short:s", data);
+      await broker.subscribe("o");
+      await broker.subscribe("short:s");
+      backend.setAvailable(false);
+      backend.setAvailable(true); // resync
+      const filled = await peer.pushesUntil(3, (m) => m.type === "pub" && m.channel === "o");
+      assert.deepEqual(
+        filled.map((p) => [p.offset, p.data]),
+        [
+          [1, "first"],
+          [2, "a"],
+          [3, "b"],
+        ],
+      );
+      const told = await peer.push((m) => m.type === "unsubscribed");
+      assert.equal(told.channel, "short:s", "only the channel whose history lost the gap");
+      assert.equal(told.resubscribe, true);
+      await s.rt.publish("quiet", "second");
+      await s.rt.publish("o", "c");
+      await peer.pushesUntil(2, (m) => m.type === "pub" && m.channel === "quiet");
+      await peer.pushesUntil(4, (m) => m.type === "pub" && m.channel === "o");
+      assert.equal(peer.pushes.filter((m) => m.type === "unsubscribed").length, 1);
       peer.close();
+      await other.close();
     } finally {
       await s.close();
       await broker.close();
@@ -479,11 +521,12 @@ describe("realtime server: a resync during a subscribe", () => {
       presence: (c, cursor, limit) => inner.presence(c, cursor, limit),
       expirePresence: (c) => inner.expirePresence(c),
       removeHistory: (c) => inner.removeHistory(c),
+      publishControl: (m) => inner.publishControl(m),
       close: () => inner.close(),
     };
     const s = await startRealtime({ broker });
     const other = new MemoryBroker({ backend }); // another node
-    await other.start({ publication() {}, join() {}, leave() {}, resync() {} });
+    await other.start({ publication() {}, join() {}, leave() {}, resync() {}, control() {} });
     try {
       const first = await Peer.connect(s.url);
       await first.peer.request({ type: "subscribe", channel: "r" });
@@ -532,8 +575,16 @@ describe("realtime server: a resync during a subscribe", () => {
         again.result.publications.map((p: { data: number }) => p.data),
         [2],
       );
-      const told = await first.peer.push((m) => m.type === "unsubscribed" && m.channel === "r");
-      assert.equal(told.resubscribe, true);
+      // The first subscriber was live: the node filled its gap from history, in order.
+      const pubs = await first.peer.pushesUntil(2, (m) => m.type === "pub" && m.channel === "r");
+      assert.deepEqual(
+        pubs.map((p) => [p.offset, p.data]),
+        [
+          [1, 1],
+          [2, 2],
+        ],
+      );
+      assert.equal(first.peer.pushes.filter((m) => m.type === "unsubscribed").length, 0);
       first.peer.close();
       late.peer.close();
     } finally {

@@ -167,6 +167,9 @@ export class RealtimeClient {
       get connected() {
         return connection.state === "connected";
       },
+      get maxPublishBytes() {
+        return connection.maxPublishBytes;
+      },
       call: (command, onReply, onLost) => connection.call(command, onReply, onLost),
       retryDelay: (attempt) => backoffDelay(attempt, minMs, maxMs, random),
       forget: (id) => connection.forget(id),

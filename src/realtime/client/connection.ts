@@ -96,6 +96,7 @@ export class Connection {
 
   #state: ConnectionState = "disconnected";
   #clientId: string | undefined;
+  #maxPublishBytes: number | undefined;
   #user: string | undefined;
   /** Connection generation: bumped whenever the current attempt or connection is let go. */
   #conn = 0;
@@ -144,6 +145,11 @@ export class Connection {
 
   get clientId(): string | undefined {
     return this.#clientId;
+  }
+
+  /** The largest publication data the server takes (from the last connect reply). */
+  get maxPublishBytes(): number | undefined {
+    return this.#maxPublishBytes;
   }
 
   get user(): string | undefined {
@@ -340,6 +346,8 @@ export class Connection {
     this.#provenFailures = 0;
     this.#clientId = typeof r.client === "string" ? r.client : undefined;
     this.#user = typeof r.user === "string" ? r.user : undefined;
+    const limit = r.maxPublishBytes;
+    if (typeof limit === "number" && limit > 0) this.#maxPublishBytes = limit;
     const previous = this.#state;
     this.#state = "connected";
     // Re-establish before telling anyone: subscriptions, then the outbox oldest first, then

@@ -4,8 +4,14 @@
  * not in flight are re-sent oldest first, with the same idempotency key (so the server can drop
  * duplicates); after a temporary error it is retried with backoff. It leaves the outbox when
  * acknowledged, on a permanent error, or when the client closes (failAll).
+ *
+ * A publish larger than the server takes (`maxPublishBytes` of the connect reply) is refused
+ * here with 106, when made or — made before the first connect reply — when it would be sent:
+ * sent, it would be refused by the server, or end the connection (1009) and be re-sent after
+ * every reconnect.
  */
 
+import { utf8ByteLength } from "../../protocol/utf8.js";
 import { ErrorCode } from "../codes.js";
 import type { Json, PublishCommand, PublishResult, Reply } from "../wire.js";
 import { isReplyError, type Link } from "./calls.js";
@@ -18,12 +24,16 @@ type Timer = ReturnType<typeof setTimeout>;
 export interface OutboxHost extends Link {
   /** The delay (ms) before retry number `attempt` (0-based) of a publish. */
   retryDelay(attempt: number): number;
+  /** The largest publication data the server takes, once a connect reply said so. */
+  readonly maxPublishBytes: number | undefined;
 }
 
 interface OutboxEntry {
   readonly command: PublishCommand;
   readonly resolve: (result: PublishResult) => void;
   readonly reject: (error: Error) => void;
+  /** Bytes of the JSON text of `data` (UTF-8). */
+  readonly bytes: number;
   /** Id of the copy in flight on the current socket. */
   sentId: number | undefined;
   /** Waiting to be retried after a temporary error. */
@@ -71,6 +81,14 @@ export class Outbox {
         ),
       );
     }
+    let bytes: number;
+    try {
+      bytes = utf8ByteLength(JSON.stringify(data));
+    } catch (e) {
+      return Promise.reject(e); // not JSON (a cycle, a BigInt): the caller's error
+    }
+    const tooLarge = this.#tooLarge(bytes);
+    if (tooLarge !== undefined) return Promise.reject(tooLarge);
     const command: PublishCommand = {
       type: "publish",
       channel,
@@ -83,6 +101,7 @@ export class Outbox {
         command,
         resolve,
         reject,
+        bytes,
         sentId: undefined,
         retryTimer: undefined,
         attempts: 0,
@@ -109,7 +128,24 @@ export class Outbox {
     }
   }
 
+  /** The error for a publication of `bytes` the server would refuse; undefined if it fits. */
+  #tooLarge(bytes: number): RealtimeError | undefined {
+    const max = this.#host.maxPublishBytes;
+    if (max === undefined || bytes <= max) return undefined;
+    return new RealtimeError(
+      ErrorCode.LIMIT_EXCEEDED,
+      `publication data is ${bytes} bytes, the server takes at most ${max}`,
+      false,
+    );
+  }
+
   #send(entry: OutboxEntry): void {
+    const tooLarge = this.#tooLarge(entry.bytes);
+    if (tooLarge !== undefined) {
+      this.#entries.delete(entry);
+      entry.reject(tooLarge);
+      return;
+    }
     entry.sentId = this.#host.call(
       entry.command,
       (reply) => this.#onReply(entry, reply),

@@ -199,7 +199,7 @@ for (const kind of ["websocket", "sse", "polling"] as const) {
         const bye = new Promise<{ code: number; reconnect: boolean }>((resolve) => {
           client.once("disconnected", resolve);
         });
-        assert.equal(s.rt.disconnectUser("ivy"), 1);
+        assert.equal(await s.rt.disconnectUser("ivy"), 1);
         const e = await bye;
         assert.deepEqual([e.code, e.reconnect], [4502, false]);
         assert.equal(client.state, "closed");
@@ -1035,6 +1035,48 @@ describe("HTTP transports: what is reopened, how often, and what is not", () => 
         } finally {
           await server.close();
         }
+      },
+    );
+  }
+});
+
+describe("a publication larger than the server takes", () => {
+  let s: Running;
+  const MAX = 1000;
+  before(async () => {
+    s = await startRealtime({
+      ...serverOptions,
+      namespaces: { "": { publish: "all" } },
+      maxPublishBytes: MAX,
+    });
+  });
+  after(() => s.close());
+
+  for (const kind of ["websocket", "sse", "polling"] as const) {
+    it(
+      `${kind}: refused by the client with 106, before and after the connect reply; the connection stays`,
+      T,
+      async () => {
+        const client = newClient(s.url, { transports: [kind] });
+        const states = record(client, "state");
+        const ch = `big-${kind}`;
+        // Made before the connect reply: queued, then refused instead of sent.
+        const early = client.publish(ch, "x".repeat(MAX));
+        await connected(client);
+        await assert.rejects(early, (e: Error & { code?: number }) => e.code === 106);
+        // Exactly the limit (the JSON text of the string: its quotes count, and é is 2 bytes).
+        const fits = "é".repeat((MAX - 2) / 2);
+        assert.equal((await client.publish(ch, fits)).offset, 1);
+        const refused = client.publish(ch, `${fits}.`);
+        await assert.rejects(refused, /1001 bytes, the server takes at most 1000/);
+        // A publication far over the WebSocket message limit never reaches the wire either.
+        await assert.rejects(client.publish(ch, "y".repeat(1 << 20)), /the server takes at most/);
+        assert.equal((await client.publish(ch, "small")).offset, 2);
+        assert.deepEqual(
+          states.map((e) => e.state),
+          ["connecting", "connected"],
+          "no reconnect",
+        );
       },
     );
   }
