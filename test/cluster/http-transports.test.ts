@@ -18,6 +18,10 @@ interface Member {
   readonly nodes: Set<string>;
   readonly got: Array<{ offset: number; epoch: string; data: unknown }>;
   readonly recovered: Array<boolean | undefined>;
+  /** Client ids of its connections, in order (one while it never reconnects). */
+  readonly ids: string[];
+  /** Times it lost its connection ("disconnected" events). */
+  lost: number;
 }
 
 describe("cluster: HTTP transports through nginx over 3 nodes and Redis", () => {
@@ -41,9 +45,13 @@ describe("cluster: HTTP transports through nginx over 3 nodes and Redis", () => 
       maxReconnectDelayMs: 500,
       onlineEvents: null,
     });
-    const m: Member = { client, name, nodes: new Set(), got: [], recovered: [] };
+    const m: Member = { client, name, nodes: new Set(), got: [], recovered: [], ids: [], lost: 0 };
     client.on("connected", (r) => {
       if (r.node !== undefined) m.nodes.add(r.node);
+      m.ids.push(r.client);
+    });
+    client.on("disconnected", () => {
+      m.lost++;
     });
     client.on("error", () => undefined);
     const sub = client.channel(channel);
@@ -129,6 +137,10 @@ describe("cluster: HTTP transports through nginx over 3 nodes and Redis", () => 
         `${m.name}: at the acknowledged offsets`,
       );
       assert.ok(!m.recovered.includes(false), `${m.name}: Redis keeps the history`);
+      // A stream or poll cut with its node is reopened through nginx on another one: the
+      // connection goes on (same client id, still present), nothing is reconnected.
+      assert.equal(m.lost, 0, `${m.name}: never disconnected`);
+      assert.equal(m.ids.length, 1, `${m.name}: one client id`);
     }
   });
 });
