@@ -325,27 +325,26 @@ export class SocketConnection extends EventEmitter {
   }
 
   addEventListener(type: string, listener: (event: Record<string, unknown>) => void): void {
-    const target: SocketConnection = this;
     let wrapper: Listener;
     switch (type) {
       case "message":
         wrapper = ((data: Buffer, isBinary: boolean) =>
-          listener({ type, data, isBinary, target })) as Listener;
+          listener({ type, data, isBinary, target: this })) as Listener;
         break;
       case "close":
         wrapper = ((code: number, reason: string, wasClean: boolean) =>
-          listener({ type, code, reason, wasClean, target })) as Listener;
+          listener({ type, code, reason, wasClean, target: this })) as Listener;
         break;
       case "error":
         wrapper = ((error: Error) =>
-          listener({ type, error, message: error.message, target })) as Listener;
+          listener({ type, error, message: error.message, target: this })) as Listener;
         break;
       case "ping":
       case "pong":
-        wrapper = ((data: Buffer) => listener({ type, data, target })) as Listener;
+        wrapper = ((data: Buffer) => listener({ type, data, target: this })) as Listener;
         break;
       default:
-        wrapper = (() => listener({ type, target })) as Listener;
+        wrapper = (() => listener({ type, target: this })) as Listener;
     }
     if (this.wrappers === null) this.wrappers = new WeakMap();
     this.wrappers.set(listener, wrapper);

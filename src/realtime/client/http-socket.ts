@@ -270,8 +270,11 @@ export class HttpSocket implements WebSocketLike {
     while (gen === this.#gen) {
       this.#armWatchdog(gen);
       let text: string;
+      // Each poll has a signal of its own: fetch() leaves its listener on the signal it is
+      // given, and a loop's signal would collect one per poll.
+      const request = linkedSignal(controller.signal);
       try {
-        const res = await this.#post("poll", this.#openBody(), controller.signal);
+        const res = await this.#post("poll", this.#openBody(), request.signal);
         if (gen !== this.#gen) return;
         if (!res.ok) {
           this.#broken(`poll: HTTP ${res.status}`, TRANSIENT_STATUSES.has(res.status));
@@ -281,6 +284,8 @@ export class HttpSocket implements WebSocketLike {
       } catch (error) {
         if (gen === this.#gen) this.#broken(`poll: ${errorMessage(error)}`);
         return;
+      } finally {
+        request.release();
       }
       if (gen !== this.#gen) return;
       this.#reopens = 0; // answered: the failures in a row are over
@@ -572,6 +577,18 @@ export class HttpSocket implements WebSocketLike {
     const event = { type, ...fields } as unknown as Event;
     for (const listener of this.#listeners.get(type) ?? []) listener(event);
   }
+}
+
+/**
+ * A signal aborted with `parent`, for one request; `release()` unlinks it from `parent` once
+ * the request is over.
+ */
+function linkedSignal(parent: AbortSignal): { signal: AbortSignal; release: () => void } {
+  const child = new AbortController();
+  const abort = (): void => child.abort();
+  if (parent.aborted) child.abort();
+  else parent.addEventListener("abort", abort, { once: true });
+  return { signal: child.signal, release: () => parent.removeEventListener("abort", abort) };
 }
 
 /**
