@@ -346,30 +346,52 @@ class Link {
     const client = this.client;
     client.connect();
     if (client.state === "connected") return Promise.resolve(true);
-    return new Promise<boolean>((resolve, reject) => {
-      const offs: Array<() => void> = [];
-      const settle = (fn: () => void): void => {
-        for (const off of offs) off();
-        clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
-        fn();
-      };
-      const onAbort = (): void => settle(() => resolve(false));
-      const timer = setTimeout(
-        () => settle(() => reject(this.unreachable())),
-        this.#options.timeoutMs,
-      );
-      signal.addEventListener("abort", onAbort, { once: true });
-      offs.push(client.on("connected", () => settle(() => resolve(true))));
-      offs.push(
+    return waitFor(
+      signal,
+      this.#options.timeoutMs,
+      () => this.unreachable(),
+      (done, fail) => [
+        client.on("connected", done),
         client.on("disconnected", ({ code, reason, reconnect }) => {
-          if (reconnect) return;
-          settle(() => reject(refusedConnection(this.#options.url, code, reason)));
+          if (!reconnect) fail(refusedConnection(this.#options.url, code, reason));
         }),
-      );
-      if (signal.aborted) onAbort();
-    });
+      ],
+    );
   }
+}
+
+/**
+ * Wait for what `listen` watches: true when it calls `done`, false when `signal` aborts first;
+ * rejected with what it passes to `fail`, or with `timedOut()` after `timeoutMs`. `listen`
+ * returns the functions that remove its listeners; all are removed once it is settled.
+ */
+function waitFor(
+  signal: AbortSignal,
+  timeoutMs: number,
+  timedOut: () => Error,
+  listen: (done: () => void, fail: (error: Error) => void) => Array<() => void>,
+): Promise<boolean> {
+  return new Promise<boolean>((resolve, reject) => {
+    let settled = false;
+    let offs: Array<() => void> = [];
+    const settle = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      for (const off of offs) off();
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      fn();
+    };
+    const onAbort = (): void => settle(() => resolve(false));
+    const timer = setTimeout(() => settle(() => reject(timedOut())), timeoutMs);
+    signal.addEventListener("abort", onAbort, { once: true });
+    offs = listen(
+      () => settle(() => resolve(true)),
+      (error) => settle(() => reject(error)),
+    );
+    if (settled) for (const off of offs) off(); // settled while listening
+    if (signal.aborted) onAbort();
+  });
 }
 
 function disconnectText(code: number, reason: string, reconnect: boolean): string {
@@ -410,34 +432,19 @@ function abortPromise(signal: AbortSignal): { promise: Promise<"aborted">; cance
 
 /** Subscribe and wait for the reply (rejects on refusal or timeout; false when aborted). */
 function subscribed(sub: Subscription, link: Link, timeoutMs: number, signal: AbortSignal) {
-  return new Promise<boolean>((resolve, reject) => {
-    const offs: Array<() => void> = [];
-    const settle = (fn: () => void): void => {
-      for (const off of offs) off();
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-      fn();
-    };
-    const onAbort = (): void => settle(() => resolve(false));
-    const timer = setTimeout(
-      () =>
-        settle(() =>
-          reject(
-            link.client.state === "connected"
-              ? new CliError(`no reply to subscribe within ${timeoutMs} ms`)
-              : link.unreachable(),
-          ),
-        ),
-      timeoutMs,
-    );
-    signal.addEventListener("abort", onAbort, { once: true });
-    offs.push(sub.on("subscribed", () => settle(() => resolve(true))));
-    offs.push(
+  const timedOut = (): Error =>
+    link.client.state === "connected"
+      ? new CliError(`no reply to subscribe within ${timeoutMs} ms`)
+      : link.unreachable();
+  return waitFor(signal, timeoutMs, timedOut, (done, fail) => {
+    const offs = [
+      sub.on("subscribed", done),
       sub.on("unsubscribed", ({ code, reason }) => {
-        settle(() => reject(new CliError(`cannot subscribe: ${describeCode(code, reason)}`)));
+        fail(new CliError(`cannot subscribe: ${describeCode(code, reason)}`));
       }),
-    );
+    ];
     sub.subscribe();
+    return offs;
   });
 }
 

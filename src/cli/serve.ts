@@ -11,6 +11,7 @@ import { extname, join, normalize, sep } from "node:path";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { MemoryBroker, RedisBroker } from "../broker/index.js";
+import { replyJson } from "../realtime/http-transport.js";
 import {
   AuthError,
   type Broker,
@@ -233,12 +234,15 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (path === "/healthz") {
-      json(res, draining ? 503 : 200, { status: draining ? "draining" : "ok", node: nodeName });
+      replyJson(res, draining ? 503 : 200, {
+        status: draining ? "draining" : "ok",
+        node: nodeName,
+      });
       return;
     }
     if (rt.handleHttp(req, res)) return;
     if (path === "/stats.json") {
-      json(res, 200, { node: nodeName, ...sampler.snapshot() });
+      replyJson(res, 200, { node: nodeName, ...sampler.snapshot() });
       return;
     }
     if (path === "/echo" || path === "/realtime") {
@@ -381,16 +385,6 @@ class StatsSampler {
       heapUsedBytes: memory.heapUsed,
     };
   }
-}
-
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(text),
-    "Cache-Control": "no-store",
-  });
-  res.end(text);
 }
 
 const cache = new Map<string, Buffer>();

@@ -90,6 +90,23 @@ export function matchChannel(pattern: string, channel: string): boolean {
 }
 
 /** Whether any grant allows `op` on `channel`. */
+/**
+ * Call `expired` once the time `expiresAt` (ms since the epoch; a token's) has passed; never
+ * when undefined. setTimeout holds at most ~24.8 days: a later expiry is re-armed when that
+ * fires. Returns what cancels it.
+ */
+export function onExpiry(expiresAt: number | undefined, expired: () => void): () => void {
+  if (expiresAt === undefined) return () => undefined;
+  let timer: ReturnType<typeof setTimeout>;
+  const arm = (): void => {
+    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
+    timer = setTimeout(() => (Date.now() >= expiresAt ? expired() : arm()), delay);
+    timer.unref?.();
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
+
 export function isGranted(grants: readonly Grant[], op: Operation, channel: string): boolean {
   for (const grant of grants) {
     if (grant.ops.includes(op) && matchChannel(grant.pattern, channel)) return true;

@@ -29,7 +29,7 @@
 import { createHash } from "node:crypto";
 import type * as http from "node:http";
 import type { SendResult, ServerOptions } from "../server/index.js";
-import { AuthError, type Identity, isGranted, type Operation } from "./auth.js";
+import { AuthError, type Identity, isGranted, type Operation, onExpiry } from "./auth.js";
 import { Membership } from "./channel.js";
 import { DisconnectCode, ERROR_MESSAGES, ErrorCode, shouldReconnect } from "./codes.js";
 import type { Hub, HubSession } from "./hub.js";
@@ -590,7 +590,8 @@ class HttpStream implements HubSession {
   private holding = false;
   private flushScheduled = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the disconnect at the token's expiry. */
+  private cancelExpiry: () => void = () => undefined;
 
   constructor(
     /** The client's id (info.client), the same for all its requests. */
@@ -638,7 +639,9 @@ class HttpStream implements HubSession {
     this.info = info;
     this.infoJson = json;
     this.hub.sessions.add(this);
-    this.armExpiry(identity.expiresAt);
+    this.cancelExpiry = onExpiry(identity.expiresAt, () =>
+      this.disconnect(DisconnectCode.TOKEN_EXPIRED),
+    );
     if (this.kind === "sse") {
       this.timer = setInterval(() => this.res.write(":\n\n"), this.transport.keepaliveMs);
       this.timer.unref?.();
@@ -705,7 +708,7 @@ class HttpStream implements HubSession {
     if (this.ended) return;
     this.ended = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.cancelExpiry();
     this.transport.forget(this);
     this.hub.sessionClosed(this, leavePresence);
   }
@@ -745,16 +748,6 @@ class HttpStream implements HubSession {
       if (this.hub.namespaces.of(channel)?.presence === true) this.hub.leavePresence(this, channel);
     }
     this.end();
-  }
-
-  private armExpiry(expiresAt: number | undefined): void {
-    if (expiresAt === undefined) return;
-    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
-    this.expiryTimer = setTimeout(() => {
-      if (Date.now() >= expiresAt) this.disconnect(DisconnectCode.TOKEN_EXPIRED);
-      else this.armExpiry(expiresAt);
-    }, delay);
-    this.expiryTimer.unref?.();
   }
 
   // --- Subscriber ----------------------------------------------------------------------------
@@ -889,7 +882,8 @@ async function originAllowed(
   return policy.includes(origin);
 }
 
-function replyJson(res: http.ServerResponse, status: number, body: object): void {
+/** Answer with a JSON body (not cached): the HTTP API, the transports' refusals, /healthz. */
+export function replyJson(res: http.ServerResponse, status: number, body: object): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     "Content-Type": "application/json",

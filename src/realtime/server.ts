@@ -17,7 +17,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ServerOptions, type WebSocketConnection, WebSocketServer } from "../server/index.js";
 import { DisconnectCode, ErrorCode, isDisconnectCode } from "./codes.js";
-import { HttpError, HttpTransport, type HttpTransportOptions, readBody } from "./http-transport.js";
+import {
+  HttpError,
+  HttpTransport,
+  type HttpTransportOptions,
+  readBody,
+  replyJson,
+} from "./http-transport.js";
 import { Hub, type HubOptions } from "./hub.js";
 import { ReplyError, Session, toWireError } from "./session.js";
 import { type Json, SUBPROTOCOL } from "./wire.js";
@@ -216,27 +222,27 @@ export class RealtimeServer extends Hub {
     }
     if (path !== this.apiPath && !path.startsWith(`${this.apiPath}/`)) return false;
     if (this.apiKey === undefined) {
-      reply(res, 404, { error: "the HTTP API is off (no apiKey configured)" });
+      replyJson(res, 404, { error: "the HTTP API is off (no apiKey configured)" });
       return true;
     }
     if (!this.keyMatches(req)) {
-      reply(res, 401, { error: "missing or wrong API key" });
+      replyJson(res, 401, { error: "missing or wrong API key" });
       return true;
     }
     const method = this.apiMethods.get(path.slice(this.apiPath.length + 1));
     if (method === undefined) {
-      reply(res, 404, { error: "unknown API method" });
+      replyJson(res, 404, { error: "unknown API method" });
       return true;
     }
     if (req.method !== "POST") {
       res.setHeader("Allow", "POST");
-      reply(res, 405, { error: "use POST" });
+      replyJson(res, 405, { error: "use POST" });
       return true;
     }
     readBody(req, MAX_API_BODY).then(
       (body) => this.apiCall(method, body, res),
       (e: unknown) => {
-        if (e instanceof HttpError) reply(res, e.status, { error: e.message });
+        if (e instanceof HttpError) replyJson(res, e.status, { error: e.message });
         else res.destroy(); // the request itself failed (aborted): nobody to answer
       },
     );
@@ -265,7 +271,7 @@ export class RealtimeServer extends Hub {
         this.bundleCache.set(file, body);
         send(body);
       },
-      () => reply(res, 404, { error: "client bundle not built: run npm run build" }),
+      () => replyJson(res, 404, { error: "client bundle not built: run npm run build" }),
     );
   }
 
@@ -287,16 +293,16 @@ export class RealtimeServer extends Hub {
     try {
       parsed = JSON.parse(body.toString("utf8"));
     } catch {
-      reply(res, 400, { error: "body is not JSON" });
+      replyJson(res, 400, { error: "body is not JSON" });
       return;
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      reply(res, 400, { error: `body must be an object ${method.shape}` });
+      replyJson(res, 400, { error: `body must be an object ${method.shape}` });
       return;
     }
     try {
       const [status, answer] = await method.run(parsed as Record<string, unknown>);
-      reply(res, status, answer);
+      replyJson(res, status, answer);
     } catch (e) {
       const error = toWireError(e);
       const status =
@@ -309,7 +315,7 @@ export class RealtimeServer extends Hub {
               : e instanceof ReplyError
                 ? 400
                 : 500;
-      reply(res, status, { error: error.message, code: error.code });
+      replyJson(res, status, { error: error.message, code: error.code });
     }
   }
 
@@ -350,14 +356,4 @@ interface ApiMethod {
   /** The expected body, for the error when it is not an object. */
   readonly shape: string;
   readonly run: (body: Record<string, unknown>) => Promise<ApiAnswer>;
-}
-
-function reply(res: http.ServerResponse, status: number, body: object): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(text),
-    "Cache-Control": "no-store",
-  });
-  res.end(text);
 }

@@ -5,7 +5,7 @@
  */
 
 import type { SendResult, WebSocketConnection } from "../server/index.js";
-import { AuthError, type Identity, isGranted, type Operation } from "./auth.js";
+import { AuthError, type Identity, isGranted, type Operation, onExpiry } from "./auth.js";
 import { BrokerUnavailableError } from "./broker.js";
 import type { Membership, Subscriber } from "./channel.js";
 import { DisconnectCode, ERROR_MESSAGES, ErrorCode, shouldReconnect } from "./codes.js";
@@ -57,7 +57,8 @@ export class Session implements Subscriber {
   private queued = 0;
   private paused = false;
   private closed = false;
-  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the disconnect at the token's expiry. */
+  private cancelExpiry: () => void = () => undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -238,16 +239,8 @@ export class Session implements Subscriber {
   }
 
   private armExpiry(expiresAt: number | undefined): void {
-    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
-    this.expiryTimer = undefined;
-    if (expiresAt === undefined) return;
-    // setTimeout holds at most ~24.8 days; a later expiry is re-armed when that fires.
-    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
-    this.expiryTimer = setTimeout(() => {
-      if (Date.now() >= expiresAt) this.disconnect(DisconnectCode.TOKEN_EXPIRED);
-      else this.armExpiry(expiresAt);
-    }, delay);
-    this.expiryTimer.unref?.();
+    this.cancelExpiry();
+    this.cancelExpiry = onExpiry(expiresAt, () => this.disconnect(DisconnectCode.TOKEN_EXPIRED));
   }
 
   /** Whether the token grants `op` on `channel`. */
@@ -261,7 +254,7 @@ export class Session implements Subscriber {
     if (this.closed) return;
     this.closed = true;
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
-    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.cancelExpiry();
     this.hub.sessionClosed(this);
   }
 
