@@ -17,8 +17,6 @@
  *    took the core) is run again once, and the shares are reported.
  */
 import { type ChildProcess, fork } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 
 export interface Contender {
@@ -464,9 +462,4 @@ export function renderTable(header: readonly string[], rows: readonly string[][]
       .join(" | ")} |`;
   const rule = `|${widths.map((w, i) => (NUMERIC.has(i) ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2))).join("|")}|`;
   return [line(header), rule, ...rows.map(line)].join("\n");
-}
-
-export function writeJson(path: string, value: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
 }

@@ -15,9 +15,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import * as os from "node:os";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { allCases } from "./cases.js";
 import { describeDeflatePayloads } from "./deflate.bench.js";
 import {
@@ -30,8 +28,11 @@ import {
   type Settings,
   TABLE_HEADER,
   tableRows,
-  writeJson,
 } from "./harness.js";
+import { usageHandler } from "./lib/args.js";
+import { bundleForNode } from "./lib/bundle.js";
+import { tasksetWorks } from "./lib/cpu.js";
+import { loadAverage, machine, writeJson } from "./lib/report.js";
 import { CHUNK_BYTES } from "./protocol.bench.js";
 import { wsNativeAddons, wsVersion } from "./ws-internals.js";
 
@@ -47,13 +48,10 @@ interface Args {
   readonly json: string;
 }
 
-function usage(message?: string): never {
-  if (message !== undefined) console.error(`bench: ${message}`);
-  console.error(
-    "usage: npm run bench -- [--quick] [--filter <substring>] [--list] [--json <path>] [--default-malloc]",
-  );
-  process.exit(message === undefined ? 0 : 2);
-}
+const usage: (message?: string) => never = usageHandler(
+  "bench",
+  "usage: npm run bench -- [--quick] [--filter <substring>] [--list] [--json <path>] [--default-malloc]",
+);
 
 function parseArgs(argv: readonly string[]): Args {
   let quick = false;
@@ -86,8 +84,7 @@ function parseArgs(argv: readonly string[]): Args {
  */
 function reexecPinned(): number | null {
   if (process.env.DUPLEX_BENCH_PINNED !== undefined) return null;
-  const probe = spawnSync("taskset", ["-c", PIN_CPU, "true"], { stdio: "ignore" });
-  if (probe.error !== undefined || probe.status !== 0) return null;
+  if (!tasksetWorks(PIN_CPU)) return null;
   const child = spawnSync(
     "taskset",
     ["-c", PIN_CPU, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
@@ -126,15 +123,9 @@ function pinningNote(): string {
  */
 async function bundleWorker(): Promise<string> {
   const outfile = fileURLToPath(new URL("../reports/.bench/worker.mjs", import.meta.url));
-  await build({
+  await bundleForNode({
     entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
     outfile,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    logLevel: "warning",
   });
   return outfile;
 }
@@ -161,14 +152,9 @@ async function main(): Promise<void> {
 
   const addons = wsNativeAddons();
   const meta = {
-    date: new Date().toISOString(),
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpu: os.cpus()[0]?.model ?? "unknown",
-    logicalCpus: os.cpus().length,
+    ...machine(),
     pinning: pinningNote(),
-    loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    loadAverageAtStart: loadAverage(),
     ws: wsVersion,
     wsNativeAddons: addons,
     settings,
@@ -250,7 +236,7 @@ async function main(): Promise<void> {
   if (disturbed.length > 0) console.log(`  still disturbed: ${brief(disturbed)}`);
   if (unstable.length > 0) console.log(`  spread > 15%: ${brief(unstable)}`);
 
-  const loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
+  const loadAverageAtEnd = loadAverage();
   writeJson(args.json, {
     meta: { ...meta, loadAverageAtEnd, elapsedSeconds: elapsed, retries, deflateInfo },
     results,

@@ -18,8 +18,9 @@ import {
   RealtimeClient,
   type Subscription,
 } from "../../src/realtime/client/index.js";
-import { byId, h, realtimeUrl } from "../shared/dom.js";
-import { saveNickname, storedNickname, validNickname } from "./nickname.js";
+import { subscriptionBadge } from "../shared/connection.js";
+import { byId, h, realtimeUrl, svg } from "../shared/dom.js";
+import { saveNickname, storedNickname, validNickname } from "../shared/nickname.js";
 
 const CHANNEL = "cursors:board";
 /** A pointer that has not moved for this long fades out. */
@@ -30,7 +31,6 @@ const MAX_IN_FLIGHT = 4;
 const MAX_LISTED = 30;
 /** Client ids remembered as gone (late publications from them are ignored). */
 const MAX_GONE = 1000;
-const SVG_NS = "http://www.w3.org/2000/svg";
 
 /** A position on the board, both coordinates in 0..1. */
 interface Point {
@@ -50,8 +50,6 @@ interface Cursor {
   point: Point;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
 }
-
-type Status = "connecting" | "live" | "reconnecting" | "offline";
 
 const board = byId("board");
 const statusEl = byId("status");
@@ -150,19 +148,10 @@ function start(myName: string): void {
   let sync: { joined: Map<string, Person>; left: Set<string> } | undefined;
   const gone = new Set<string>();
   const cursors = new Map<string, Cursor>();
-  let everLive = false;
 
   // -- status and people
 
-  function renderStatus(): void {
-    let status: Status;
-    if (client.state === "closed") status = "offline";
-    else if (client.state === "connected" && sub.state === "subscribed") status = "live";
-    else status = everLive ? "reconnecting" : "connecting";
-    if (status === "live") everLive = true;
-    statusEl.dataset.state = status;
-    statusEl.textContent = status;
-  }
+  const renderStatus = subscriptionBadge(statusEl, client, sub);
 
   function renderPeople(): void {
     const me = client.clientId;
@@ -202,20 +191,21 @@ function start(myName: string): void {
   }
 
   function newCursor(person: Person, point: Point): Cursor {
-    const svg = document.createElementNS(SVG_NS, "svg");
-    svg.setAttribute("class", "arrow");
-    svg.setAttribute("viewBox", "0 0 14 20");
-    svg.setAttribute("width", "14");
-    svg.setAttribute("height", "20");
-    svg.setAttribute("aria-hidden", "true");
-    const path = document.createElementNS(SVG_NS, "path");
+    const arrow = svg("svg", {
+      class: "arrow",
+      viewBox: "0 0 14 20",
+      width: 14,
+      height: 20,
+      "aria-hidden": "true",
+    });
     // The tip is at (0, 0): the element's origin is the pointer's hot spot.
-    path.setAttribute("d", "M0 0 L0 16 L4.2 12.2 L7 18.6 L9.6 17.4 L6.9 11.3 L12.4 11.3 Z");
-    svg.append(path);
+    arrow.append(
+      svg("path", { d: "M0 0 L0 16 L4.2 12.2 L7 18.6 L9.6 17.4 L6.9 11.3 L12.4 11.3 Z" }),
+    );
     const el = h(
       "div",
       { class: "cursor", "data-testid": "cursor", "data-client": person.client },
-      svg,
+      arrow,
       h("span", { class: "label", "data-testid": "cursor-name" }, person.name),
     );
     el.setAttribute("role", "img");

@@ -9,8 +9,9 @@
  * animation frame.
  */
 import { RealtimeClient, type Subscription } from "../../src/realtime/client/index.js";
-import { storedNickname } from "../cursors/nickname.js";
-import { byId, realtimeUrl } from "../shared/dom.js";
+import { subscriptionBadge } from "../shared/connection.js";
+import { byId, realtimeUrl, svg } from "../shared/dom.js";
+import { storedNickname } from "../shared/nickname.js";
 
 const CHANNEL = "stats:server";
 /** Width of the chart's time window. */
@@ -18,7 +19,6 @@ const WINDOW_MS = 120_000;
 /** Samples kept at most (2 minutes at 10 per second). */
 const MAX_SAMPLES = 1200;
 const HISTORY_LIMIT = 120;
-const SVG_NS = "http://www.w3.org/2000/svg";
 const MIB = 1024 * 1024;
 
 /** What the server publishes (see `duplex serve`). */
@@ -117,17 +117,6 @@ const H = 240;
 const PAD = { top: 14, right: 46, bottom: 26, left: 46 } as const;
 const PLOT_W = W - PAD.left - PAD.right;
 const PLOT_H = H - PAD.top - PAD.bottom;
-
-function svg<K extends keyof SVGElementTagNameMap>(
-  tag: K,
-  attributes: Readonly<Record<string, string | number>> = {},
-  text?: string,
-): SVGElementTagNameMap[K] {
-  const el = document.createElementNS(SVG_NS, tag);
-  for (const [name, value] of Object.entries(attributes)) el.setAttribute(name, String(value));
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 interface Chart {
   readonly root: SVGSVGElement;
@@ -280,7 +269,6 @@ const chart = createChart(byId("chart"));
 const samples = new Map<number, Snapshot>();
 let frame = 0;
 let historyRequest = 0;
-let everLive = false;
 
 function sorted(): Snapshot[] {
   const list = [...samples.entries()].sort((a, b) => a[0] - b[0]);
@@ -325,15 +313,7 @@ async function loadHistory(): Promise<void> {
   }
 }
 
-function renderStatus(): void {
-  let status: "connecting" | "live" | "reconnecting" | "offline";
-  if (client.state === "closed") status = "offline";
-  else if (client.state === "connected" && sub.state === "subscribed") status = "live";
-  else status = everLive ? "reconnecting" : "connecting";
-  if (status === "live") everLive = true;
-  statusEl.dataset.state = status;
-  statusEl.textContent = status;
-}
+const renderStatus = subscriptionBadge(statusEl, client, sub);
 
 sub.on("subscribed", (e) => {
   // recovered: false — a new stream (the server restarted): its offsets start again.

@@ -28,19 +28,19 @@
  * generator — to core 1 with `taskset` when it works (2-core machines: server side and client side
  * do not steal each other's CPU). Everything on 127.0.0.1.
  */
-import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import * as os from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { RealtimeClient } from "../../src/realtime/client/node.js";
 import { type Cluster, startCluster } from "../../test/support/cluster.js";
 import { type Nginx, startNginx } from "../../test/support/nginx.js";
+import { busyShare, LOADGEN_CPU, pinProcess, SERVER_CPU, tasksetWorks } from "../lib/cpu.js";
+import { ROOT } from "../lib/paths.js";
+import { writeJson } from "../lib/report.js";
+import { quantile } from "../lib/stats.js";
+import { sleep, until } from "../lib/time.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const SERVER_CPU = "0";
-const LOADGEN_CPU = "1";
 const WARMUP_MS = 2000;
 const CHANNEL = "rooms:bench";
 
@@ -94,12 +94,11 @@ function parseArgs(argv: readonly string[]): Args {
 
 /** CPUs before this process pins itself. */
 const CPUS = os.availableParallelism();
-const canPin =
-  CPUS >= 2 && spawnSync("taskset", ["-c", LOADGEN_CPU, "true"], { stdio: "ignore" }).status === 0;
+const canPin = CPUS >= 2 && tasksetWorks(LOADGEN_CPU);
 
 /** Pin every thread of `pid` to `cpus` (threads started later inherit it). */
 function pin(pid: number, cpus: string): void {
-  if (canPin) spawnSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore" });
+  if (canPin) pinProcess(pid, cpus);
 }
 
 /** Busy and total jiffies of one CPU, from /proc/stat (undefined where there is none). */
@@ -118,31 +117,16 @@ function cpuTimes(cpu: string): { busy: number; total: number } | undefined {
   }
 }
 
-/** Share of time CPU `cpu` was busy between two samples. */
-function busyShare(
+/** Share of time a CPU was busy between two samples (2 decimals). */
+function busyCpu(
   a: ReturnType<typeof cpuTimes>,
   b: ReturnType<typeof cpuTimes>,
 ): number | undefined {
-  if (a === undefined || b === undefined || b.total === a.total) return undefined;
-  return round((b.busy - a.busy) / (b.total - a.total), 2);
+  const share = busyShare(a, b);
+  return share === null ? undefined : round(share, 2);
 }
 
 // ---- helpers -------------------------------------------------------------------------------------
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-function quantile(sorted: Float64Array | readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
 
 const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
@@ -290,7 +274,7 @@ async function measureLatency(
     ackMs: { p50: round(quantile(ackSorted, 0.5), 2), p99: round(quantile(ackSorted, 0.99), 2) },
     loadgenLoopDelayP99Ms: round(loop.percentile(99) / 1e6, 1),
     loadgenCpu: round((cpu.user + cpu.system) / 1e6 / elapsed, 2),
-    serverCpuBusy: busyShare(server0, server1),
+    serverCpuBusy: busyCpu(server0, server1),
   };
 }
 
@@ -489,21 +473,13 @@ if (drains.length > 0) {
     })),
   );
 }
-mkdirSync(dirname(args.json), { recursive: true });
-writeFileSync(
-  args.json,
-  `${JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpu: os.cpus()[0]?.model,
-      cpus: CPUS,
-      pinning,
-      latency,
-      drains,
-    },
-    null,
-    2,
-  )}\n`,
-);
+writeJson(args.json, {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: os.cpus()[0]?.model,
+  cpus: CPUS,
+  pinning,
+  latency,
+  drains,
+});
 console.log(`\nwrote ${args.json}`);

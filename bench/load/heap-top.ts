@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { takeNumber } from "../lib/args.js";
 
 interface Snapshot {
   readonly snapshot: {
@@ -71,12 +72,7 @@ export function diff(before: Census, after: Census, per: number, top: number): s
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  let top = 40;
-  const t = args.indexOf("--top");
-  if (t >= 0) {
-    top = Number(args[t + 1]);
-    args.splice(t, 2);
-  }
+  const top = takeNumber(args, "--top") ?? 40;
   const [a, b, n] = args;
   if (a === undefined || b === undefined) {
     console.error("usage: heap-top.ts before.heapsnapshot after.heapsnapshot [N] [--top K]");

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { takeNumber } from "../lib/args.js";
 
 interface CallFrame {
   readonly functionName: string;
@@ -140,18 +141,8 @@ export function formatTop(entries: readonly TopEntry[], n: number, operations?: 
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  let top = 30;
-  const i = args.indexOf("--top");
-  if (i >= 0) {
-    top = Number(args[i + 1]);
-    args.splice(i, 2);
-  }
-  let operations: number | undefined;
-  const o = args.indexOf("--ops");
-  if (o >= 0) {
-    operations = Number(args[o + 1]);
-    args.splice(o, 2);
-  }
+  const top = takeNumber(args, "--top") ?? 30;
+  const operations = takeNumber(args, "--ops");
   const [file, bundle] = args;
   if (file === undefined) {
     console.error("usage: profile-top.ts <file.cpuprofile> [bundle.mjs] [--top N] [--ops N]");

@@ -32,26 +32,46 @@
  * reports/bench-load.json.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import * as os from "node:os";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { build, type Plugin } from "esbuild";
+import type { Plugin } from "esbuild";
+import { usageHandler } from "../lib/args.js";
+import { bundleForNode } from "../lib/bundle.js";
+import {
+  busyShare,
+  CLK_TCK,
+  type CoreTime,
+  canPin,
+  coreTimes,
+  LOADGEN_CPU,
+  processTicks,
+  SERVER_CPU,
+  waitQuiet,
+} from "../lib/cpu.js";
+import { ROOT } from "../lib/paths.js";
+import { exited, LineReader, type Mem, ServerProcess, stop } from "../lib/process.js";
+import {
+  loadAverage,
+  machine,
+  machineSummary,
+  markdownTable,
+  memoryGiB,
+  pct,
+  ratio,
+  writeJson,
+} from "../lib/report.js";
+import { sleep } from "../lib/time.js";
+import { wsVersion } from "../ws-internals.js";
 import { formatTop, summarizeProfile } from "./profile-top.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const LOADGEN_SRC = join(ROOT, "bench/load/loadgen.c");
 const LOADGEN_BIN = join(ROOT, "reports/bin/loadgen");
 const BUNDLE_DIR = join(ROOT, "reports/.bench-load");
 const PROFILE_DIR = join(ROOT, "reports/load-prof");
-const SERVER_CPU = "0";
 /** Above this CPU share the loadgen may be what limits a measurement. */
 const LOADGEN_BUSY = 0.85;
 /** Below this CPU share the server is not the bottleneck of a throughput measurement. */
 const SERVER_BUSY = 0.9;
-const LOADGEN_CPU = "1";
-const NOFILE = 65536;
 
 type Impl = "duplex" | "ws" | "ws-preframed" | "raw";
 type Kind = "rate" | "memory";
@@ -89,7 +109,7 @@ interface Args {
 interface CpuSample {
   readonly at: number;
   readonly serverTicks: number | null;
-  readonly cores: readonly { busy: number; total: number }[];
+  readonly cores: readonly CoreTime[];
 }
 
 interface LoadgenResult {
@@ -111,8 +131,6 @@ interface LoadgenResult {
   readonly connectSeconds: number;
   readonly ready: number;
 }
-
-type Mem = Record<string, number | null>;
 
 interface RunResult {
   readonly scenario: string;
@@ -147,17 +165,14 @@ interface RunResult {
   readonly profile: string | null;
 }
 
-function usage(message?: string): never {
-  if (message !== undefined) console.error(`bench:load: ${message}`);
-  console.error(
-    [
-      "usage: npm run bench:load -- [--quick] [--raw] [--all] [--rounds <n>] [--only <text>]",
-      "         [--impl <list>] [--quiet-wait <s>] [--profile[=ws]] [--json <path>]",
-      "         [--duplex-src <dir>]",
-    ].join("\n"),
-  );
-  process.exit(message === undefined ? 0 : 2);
-}
+const usage: (message?: string) => never = usageHandler(
+  "bench:load",
+  [
+    "usage: npm run bench:load -- [--quick] [--raw] [--all] [--rounds <n>] [--only <text>]",
+    "         [--impl <list>] [--quiet-wait <s>] [--profile[=ws]] [--json <path>]",
+    "         [--duplex-src <dir>]",
+  ].join("\n"),
+);
 
 const VALUE_OPTIONS = new Set([
   "--only",
@@ -324,64 +339,22 @@ async function bundleServers(duplexSrc: string | null): Promise<void> {
       });
     },
   };
-  await build({
+  await bundleForNode({
     plugins: [redirect],
     entryPoints: ["server-duplex", "server-ws", "server-raw"].map((n) =>
       join(ROOT, `bench/load/${n}.ts`),
     ),
     outdir: BUNDLE_DIR,
     outExtension: { ".js": ".mjs" },
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    logLevel: "warning",
   });
-}
-
-function canPin(): boolean {
-  if (os.cpus().length < 2) return false;
-  const probe = spawnSync("taskset", ["-c", LOADGEN_CPU, "true"], { stdio: "ignore" });
-  return probe.error === undefined && probe.status === 0;
 }
 
 // ---- sampling ------------------------------------------------------------------------------
 
-const CLK_TCK = (() => {
-  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
-  const n = Number(r.stdout?.trim());
-  return Number.isFinite(n) && n > 0 ? n : 100;
-})();
-
+/** utime + stime of the server, in clock ticks. */
 function serverTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // After "pid (comm) ": state is field 3, utime 14, stime 15 (1-based) → indexes 11, 12.
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return null;
-  }
-}
-
-function coreTimes(): { busy: number; total: number }[] {
-  try {
-    const lines = readFileSync("/proc/stat", "utf8").split("\n");
-    const out: { busy: number; total: number }[] = [];
-    for (const line of lines) {
-      const m = /^cpu(\d+)\s+(.*)$/.exec(line);
-      if (m === null) continue;
-      const v = m[2]!.trim().split(/\s+/).map(Number);
-      // user nice system idle iowait irq softirq steal guest guest_nice (guest is in user)
-      const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-      const idle = (v[3] ?? 0) + (v[4] ?? 0);
-      out[Number(m[1])] = { busy: total - idle, total };
-    }
-    return out;
-  } catch {
-    return [];
-  }
+  const t = processTicks(pid);
+  return t === null ? null : t.user + t.system;
 }
 
 function sample(pid: number): CpuSample {
@@ -389,10 +362,7 @@ function sample(pid: number): CpuSample {
 }
 
 function coreBusy(a: CpuSample, b: CpuSample, core: number): number | null {
-  const x = a.cores[core];
-  const y = b.cores[core];
-  if (x === undefined || y === undefined || y.total === x.total) return null;
-  return (y.busy - x.busy) / (y.total - x.total);
+  return busyShare(a.cores[core], b.cores[core]);
 }
 
 function vmRss(pid: number): number | null {
@@ -406,79 +376,6 @@ function vmRss(pid: number): number | null {
 
 // ---- processes -----------------------------------------------------------------------------
 
-/** Lines of a child's stdout, delivered to listeners; `next(prefix)` waits for one. */
-class LineReader {
-  private readonly waiters: { prefix: string; resolve: (line: string) => void }[] = [];
-  private readonly listeners: ((line: string) => void)[] = [];
-  readonly lines: string[] = [];
-  closed = false;
-
-  constructor(child: ChildProcess) {
-    if (child.stdout === null) throw new Error("child without stdout");
-    const rl = createInterface({ input: child.stdout });
-    rl.on("line", (line) => {
-      this.lines.push(line);
-      for (const l of this.listeners) l(line);
-      const i = this.waiters.findIndex((w) => line.startsWith(w.prefix));
-      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(line);
-    });
-    rl.on("close", () => {
-      this.closed = true;
-    });
-  }
-
-  onLine(listener: (line: string) => void): void {
-    this.listeners.push(listener);
-  }
-
-  next(prefix: string, timeoutMs: number, what: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const i = this.waiters.findIndex((w) => w.resolve === done);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      timer.unref();
-      const done = (line: string): void => {
-        clearTimeout(timer);
-        resolve(line);
-      };
-      this.waiters.push({ prefix, resolve: done });
-    });
-  }
-}
-
-function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** Stop a child we started: ask politely, then SIGTERM, then SIGKILL — by its PID only. */
-async function stop(child: ChildProcess, polite?: () => void): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  polite?.();
-  if (polite !== undefined && (await exited(child, 10_000))) return;
-  signal(child, "SIGTERM");
-  if (await exited(child, 3_000)) return;
-  signal(child, "SIGKILL");
-  await exited(child, 3_000);
-}
-
-function signal(child: ChildProcess, name: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(child.pid, name);
-  } catch {
-    // Gone meanwhile (ESRCH).
-  }
-}
-
 const SERVER_SCRIPT: Record<Impl, [script: string, modeSuffix: string]> = {
   duplex: ["server-duplex.mjs", ""],
   ws: ["server-ws.mjs", ""],
@@ -490,30 +387,6 @@ function serverMode(scenario: Scenario, impl: Impl): string {
   const mode = scenario.loadgen[0]!;
   const base = mode === "broadcast-recv" ? "broadcast" : impl === "raw" ? "echo" : mode;
   return base + SERVER_SCRIPT[impl][1];
-}
-
-function spawnServer(
-  scenario: Scenario,
-  impl: Impl,
-  pinned: boolean,
-): { child: ChildProcess; command: string } {
-  const nodeArgs = ["--expose-gc"];
-  const script = join(BUNDLE_DIR, SERVER_SCRIPT[impl][0]);
-  const argv = [
-    ...(pinned ? ["taskset", "-c", SERVER_CPU] : []),
-    process.execPath,
-    ...nodeArgs,
-    script,
-    serverMode(scenario, impl),
-    "0",
-  ];
-  // A raised fd limit (10,000 connections), then exec: the PID we hold is node's own.
-  const shell = `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
-  const child = spawn("bash", ["-c", shell, "bash", ...argv], {
-    cwd: ROOT,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  return { child, command: argv.join(" ") };
 }
 
 function spawnLoadgen(args: readonly string[], pinned: boolean): ChildProcess {
@@ -532,8 +405,9 @@ async function runOne(
   pinned: boolean,
   profileFile: string | null,
 ): Promise<RunResult> {
-  const { child: server, command } = spawnServer(scenario, impl, pinned);
-  const serverOut = new LineReader(server);
+  const script = join(BUNDLE_DIR, SERVER_SCRIPT[impl][0]);
+  const server = new ServerProcess(script, serverMode(scenario, impl), pinned);
+  const { command } = server;
   const loadgenArgs = [...scenario.loadgen, ...(impl === "raw" ? ["--raw"] : [])];
   let loadgen: ChildProcess | null = null;
   const base = {
@@ -544,9 +418,8 @@ async function runOne(
     profile: profileFile,
   };
   try {
-    const readyLine = await serverOut.next("READY ", 30_000, "the server's READY line");
-    const port = Number(readyLine.split(" ")[1]);
-    const pid = server.pid as number;
+    const port = await server.ready();
+    const pid = server.pid;
     loadgenArgs.push(
       "--port",
       String(port),
@@ -559,8 +432,7 @@ async function runOne(
 
     let before: Mem | null = null;
     if (scenario.kind === "memory") {
-      server.stdin?.write("mem\n");
-      before = JSON.parse((await serverOut.next("MEM ", 30_000, "MEM")).slice(4)) as Mem;
+      before = await server.mem();
       before.procVmRss = vmRss(pid);
     }
 
@@ -576,14 +448,14 @@ async function runOne(
     lgOut.onLine((line) => {
       if (line === "MEASURE_START") {
         start = sample(pid);
-        if (profileFile !== null) server.stdin?.write("prof-start\n");
+        if (profileFile !== null) server.child.stdin?.write("prof-start\n");
       } else if (line === "MEASURE_END") {
         end = sample(pid);
-        if (profileFile !== null) server.stdin?.write(`prof-stop ${profileFile}\n`);
+        if (profileFile !== null) server.child.stdin?.write(`prof-stop ${profileFile}\n`);
       }
     });
     const profileWritten =
-      profileFile === null ? null : serverOut.next("PROF ", 120_000, "the server's profile");
+      profileFile === null ? null : server.out.next("PROF ", 120_000, "the server's profile");
     const budget = (timing.duration + timing.warmup + 90) * 1000;
     const resultLine = lgOut.next("RESULT ", budget, "the loadgen's RESULT line");
     // Awaited below; when something else fails first they must not become unhandled rejections.
@@ -597,9 +469,8 @@ async function runOne(
         resultLine,
       ]);
       if (!r.startsWith("READY ")) throw new Error(`loadgen ended early: ${stderr.trim()}`);
-      await new Promise((resolve) => setTimeout(resolve, 1_000)); // let the handshakes settle
-      server.stdin?.write("mem\n");
-      after = JSON.parse((await serverOut.next("MEM ", 30_000, "MEM")).slice(4)) as Mem;
+      await sleep(1_000); // let the handshakes settle
+      after = await server.mem();
       after.procVmRss = vmRss(pid);
       lg.stdin?.write("\n"); // release the connections
     }
@@ -686,36 +557,20 @@ async function runOne(
     };
   } finally {
     if (loadgen !== null) await stop(loadgen, () => loadgen?.stdin?.end());
-    await stop(server, () => server.stdin?.write("exit\n"));
+    await server.stop();
   }
 }
 
-/** Per-core busy share over `ms` milliseconds. */
-async function busyShares(ms: number): Promise<number[]> {
-  const a = coreTimes();
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  const b = coreTimes();
-  return b.map((y, i) => {
-    const x = a[i];
-    return x === undefined || y.total === x.total ? 0 : (y.busy - x.busy) / (y.total - x.total);
-  });
-}
-
-const QUIET = 0.15;
 /** How long to wait for a quiet machine before each measurement (--quiet-wait <s>). */
 let quietWaitMs = 20_000;
 
 /** Wait (up to --quiet-wait s) until cores 0 and 1 are nearly idle: others skew the results. */
-async function waitQuiet(): Promise<number[]> {
-  const deadline = Date.now() + quietWaitMs;
-  let shares = await busyShares(300);
+function waitQuietCores(): Promise<number[]> {
   let announced = false;
-  while (((shares[0] ?? 0) > QUIET || (shares[1] ?? 0) > QUIET) && Date.now() < deadline) {
+  return waitQuiet(quietWaitMs, 1_000, () => {
     if (!announced) process.stderr.write(" (waiting for other processes to quiet down)");
     announced = true;
-    shares = await busyShares(1_000);
-  }
-  return shares.map((x) => Math.round(x * 100) / 100);
+  });
 }
 
 function disturbed(r: RunResult): boolean {
@@ -730,11 +585,11 @@ async function measure(
   pinned: boolean,
   profileFile: string | null,
 ): Promise<RunResult> {
-  const busyBefore = await waitQuiet();
+  const busyBefore = await waitQuietCores();
   const first = { ...(await runOne(scenario, impl, timing, pinned, profileFile)), busyBefore };
   if (!disturbed(first) || profileFile !== null) return first;
   process.stderr.write(" (disturbed by other processes: re-running)");
-  const quietAgain = await waitQuiet();
+  const quietAgain = await waitQuietCores();
   const again = {
     ...(await runOne(scenario, impl, timing, pinned, null)),
     busyBefore: quietAgain,
@@ -752,14 +607,6 @@ function fmtValue(v: number | null, kind: Kind): string {
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M`;
   if (v >= 1e3) return `${(v / 1e3).toFixed(1)} k`;
   return v.toFixed(0);
-}
-
-function pct(v: number | null | undefined): string {
-  return v === null || v === undefined ? "—" : `${Math.round(v * 100)}%`;
-}
-
-function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
-  return a == null || b == null || b === 0 ? null : a / b;
 }
 
 interface Row {
@@ -876,24 +723,20 @@ function renderTable(list: readonly Row[]): string {
     "server CPU",
     "loadgen CPU",
   ];
-  const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => " --- ").join("|")}|`];
-  for (const r of list) {
-    const cells = [
-      r.label,
-      r.unit,
-      fmtValue(r.duplex, r.kind),
-      fmtValue(r.ws, r.kind),
-      r.ratio === null ? "—" : `${r.ratio.toFixed(2)}x`,
-      `${r.target} ${r.met === null ? "" : r.met ? "✅" : "❌"}`.trim(),
-      fmtValue(r.wsPreframed, r.kind),
-      r.ratioPreframed === null ? "—" : `${r.ratioPreframed.toFixed(2)}x`,
-      fmtValue(r.raw, r.kind),
-      r.serverCpu,
-      r.loadgenCpu,
-    ];
-    lines.push(`| ${cells.join(" | ")} |`);
-  }
-  return lines.join("\n");
+  const rows = list.map((r) => [
+    r.label,
+    r.unit,
+    fmtValue(r.duplex, r.kind),
+    fmtValue(r.ws, r.kind),
+    r.ratio === null ? "—" : `${r.ratio.toFixed(2)}x`,
+    `${r.target} ${r.met === null ? "" : r.met ? "✅" : "❌"}`.trim(),
+    fmtValue(r.wsPreframed, r.kind),
+    r.ratioPreframed === null ? "—" : `${r.ratioPreframed.toFixed(2)}x`,
+    fmtValue(r.raw, r.kind),
+    r.serverCpu,
+    r.loadgenCpu,
+  ]);
+  return markdownTable(header, rows);
 }
 
 function renderDetails(results: readonly RunResult[]): string {
@@ -925,17 +768,6 @@ function renderDetails(results: readonly RunResult[]): string {
 
 // ---- main ----------------------------------------------------------------------------------
 
-function wsVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(join(ROOT, "node_modules/ws/package.json"), "utf8")) as {
-      version: string;
-    };
-    return pkg.version;
-  } catch {
-    return "unknown";
-  }
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const list = scenarios(args);
@@ -946,28 +778,20 @@ async function main(): Promise<void> {
   const pinned = canPin();
 
   const meta = {
-    date: new Date().toISOString(),
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpu: os.cpus()[0]?.model ?? "unknown",
-    logicalCpus: os.cpus().length,
-    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    ...machine(),
+    memoryGiB: memoryGiB(),
     pinning: pinned
       ? `server taskset -c ${SERVER_CPU}, loadgen taskset -c ${LOADGEN_CPU}`
       : "not pinned (taskset missing or fewer than 2 CPUs)",
-    loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    ws: wsVersion(),
+    loadAverageAtStart: loadAverage(),
+    ws: wsVersion,
     timing,
     quick: args.quick,
     rounds: args.rounds,
     duplexSrc: args.duplexSrc === null ? "src" : resolve(args.duplexSrc),
   };
   console.log("Duplex vs ws under load (loopback, native loadgen)");
-  console.log(`  node ${meta.node}, ${meta.platform}, ${meta.cpu} x ${meta.logicalCpus}`);
-  console.log(
-    `  ${meta.pinning}; ws ${meta.ws}; load average ${meta.loadAverageAtStart.join(" ")}`,
-  );
+  console.log(machineSummary(meta));
   console.log(
     `  each measurement: fresh server, ${timing.warmup} s warm-up, ${timing.duration} s measured\n`,
   );
@@ -1034,21 +858,13 @@ async function main(): Promise<void> {
   const elapsed = (Date.now() - started) / 1000;
   if (args.rounds > 1) console.log(`\nTable: medians of ${args.rounds} rounds.`);
   console.log(`\n${runs.length} measurements in ${elapsed.toFixed(0)} s`);
-  mkdirSync(dirname(args.json), { recursive: true });
-  writeFileSync(
-    args.json,
-    `${JSON.stringify(
-      {
-        meta: { ...meta, loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100) },
-        scenarios: list,
-        table,
-        results,
-        profiles: profiles.map((p) => ({ ...p, top: p.top.slice(0, 40) })),
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  writeJson(args.json, {
+    meta: { ...meta, loadAverageAtEnd: loadAverage() },
+    scenarios: list,
+    table,
+    results,
+    profiles: profiles.map((p) => ({ ...p, top: p.top.slice(0, 40) })),
+  });
   console.log(`wrote ${args.json}`);
 }
 

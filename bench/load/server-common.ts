@@ -1,6 +1,7 @@
 /**
- * What the load-test servers share: argv parsing, the `READY <port>` line, and a tiny control
- * channel on stdin so the runner can sample memory at chosen moments:
+ * What the load-test servers (and bench/realtime's) share: argv parsing, the `READY <port>` line,
+ * heap-space sizes for `MEM`, and a tiny control channel on stdin so the runner can sample memory
+ * at chosen moments:
  *
  *   mem\n   force a full GC (the server runs with --expose-gc), then print `MEM {json}` with
  *           process.memoryUsage() and VmRSS/VmHWM from /proc/self/status (bytes)
@@ -13,8 +14,9 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
+import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
-import { writeHeapSnapshot } from "node:v8";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 
 /** Profiler sampling interval (node --cpu-prof uses 1000 µs). */
 const PROFILE_INTERVAL_US = 250;
@@ -65,6 +67,22 @@ export function memorySnapshot(): Record<string, number | null> {
     vmRss: procStatusBytes("VmRSS"),
     vmHwm: procStatusBytes("VmHWM"),
   };
+}
+
+/** Size of the V8 heap spaces that matter here (reserved, not used): where heapTotal went. */
+export function heapSpaces(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const space of getHeapSpaceStatistics()) {
+    if (["new_space", "old_space", "large_object_space"].includes(space.space_name)) {
+      out[`${space.space_name}Size`] = space.space_size;
+    }
+  }
+  return out;
+}
+
+/** The port a server listens on, from its address() (`fallback` for a pipe or none). */
+export function listeningPort(address: AddressInfo | string | null, fallback: number): number {
+  return typeof address === "object" && address !== null ? address.port : fallback;
 }
 
 let session: Session | null = null;

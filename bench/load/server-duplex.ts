@@ -7,7 +7,7 @@
  *                             framed once, the same bytes written to everyone)
  */
 import { WebSocketServer } from "../../src/server/index.js";
-import { parseServerArgs, ready } from "./server-common.js";
+import { listeningPort, parseServerArgs, ready } from "./server-common.js";
 
 const { mode, port } = parseServerArgs(["echo", "broadcast", "idle", "handshake"]);
 
@@ -22,8 +22,7 @@ const server = new WebSocketServer(
     maxOutboundBytes: 256 * 1024 * 1024,
   },
   () => {
-    const address = server.address();
-    ready(typeof address === "object" && address !== null ? address.port : port, () => ({
+    ready(listeningPort(server.address(), port), () => ({
       clients: server.clients.size,
     }));
   },

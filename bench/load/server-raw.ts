@@ -3,7 +3,7 @@
  * back as is; the loadgen (--raw) skips the handshake and parses its own masked frames.
  */
 import * as net from "node:net";
-import { parseServerArgs, ready } from "./server-common.js";
+import { listeningPort, parseServerArgs, ready } from "./server-common.js";
 
 const { port } = parseServerArgs(["echo"]);
 
@@ -13,6 +13,5 @@ const server = net.createServer((socket) => {
   socket.on("error", () => {});
 });
 server.listen(port, "127.0.0.1", () => {
-  const address = server.address();
-  ready(typeof address === "object" && address !== null ? address.port : port);
+  ready(listeningPort(server.address(), port));
 });

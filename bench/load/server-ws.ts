@@ -13,7 +13,7 @@
 import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
-import { parseServerArgs, ready } from "./server-common.js";
+import { listeningPort, parseServerArgs, ready } from "./server-common.js";
 
 const { mode, port } = parseServerArgs([
   "echo",
@@ -36,8 +36,7 @@ interface SenderStatic {
 const Sender = (createRequire(import.meta.url)("ws") as { Sender: SenderStatic }).Sender;
 
 const wss = new WebSocketServer({ port, host: "127.0.0.1", perMessageDeflate: false }, () => {
-  const address = wss.address();
-  ready(typeof address === "object" && address !== null ? address.port : port, () => ({
+  ready(listeningPort(wss.address(), port), () => ({
     clients: wss.clients.size,
   }));
 });

@@ -35,20 +35,40 @@
  *   throughput      100 subscribers; Duplex's publisher keeps 64 publishes in flight (acks), ws's
  *                   (no acks) publishes at the rate Duplex achieved
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import * as os from "node:os";
-import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { build, stop as stopEsbuild } from "esbuild";
+import { join } from "node:path";
+import { stop as stopEsbuild } from "esbuild";
 import WebSocket from "ws";
+import { usageHandler } from "../lib/args.js";
+import { bundleForNode } from "../lib/bundle.js";
+import {
+  busyShare,
+  CLK_TCK,
+  canPin,
+  coreTimes,
+  LOADGEN_CPU,
+  pinProcess,
+  processTicks,
+  SERVER_CPU,
+  waitQuiet,
+} from "../lib/cpu.js";
+import { ROOT } from "../lib/paths.js";
+import { type Mem, ServerProcess } from "../lib/process.js";
+import {
+  loadAverage,
+  machine,
+  machineSummary,
+  markdownTable,
+  memoryGiB,
+  pct,
+  ratio,
+  writeJson,
+} from "../lib/report.js";
+import { sleep } from "../lib/time.js";
+import { wsVersion } from "../ws-internals.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BUNDLE_DIR = join(ROOT, "reports/.bench-realtime");
-const SERVER_CPU = "0";
-const LOADGEN_CPU = "1";
-const NOFILE = 65536;
 const MIB = 1024 * 1024;
 
 const FEED = "bench:feed";
@@ -112,16 +132,13 @@ interface Scenario {
   readonly rate: number | null;
 }
 
-function usage(message?: string): never {
-  if (message !== undefined) console.error(`bench:realtime: ${message}`);
-  console.error(
-    [
-      "usage: npm run bench:realtime -- [--quick] [--rate <msg/s>] [--subs <n>] [--only <text>]",
-      "         [--json <path>] [--stalled <n>] [--fill <MiB>] [--quiet-wait <s>] [--rounds <n>]",
-    ].join("\n"),
-  );
-  process.exit(message === undefined ? 0 : 2);
-}
+const usage: (message?: string) => never = usageHandler(
+  "bench:realtime",
+  [
+    "usage: npm run bench:realtime -- [--quick] [--rate <msg/s>] [--subs <n>] [--only <text>]",
+    "         [--json <path>] [--stalled <n>] [--fill <MiB>] [--quiet-wait <s>] [--rounds <n>]",
+  ].join("\n"),
+);
 
 function parseArgs(argv: readonly string[]): Args {
   let quick = false;
@@ -228,54 +245,6 @@ function cpuModel(): string {
   return os.cpus()[0]?.model ?? "unknown";
 }
 
-function canPin(): boolean {
-  if (os.cpus().length < 2) return false;
-  const probe = spawnSync("taskset", ["-c", LOADGEN_CPU, "true"], { stdio: "ignore" });
-  return probe.error === undefined && probe.status === 0;
-}
-
-/** Pin every thread of this process (the load generator) to the load generator's core. */
-function pinSelf(): boolean {
-  const r = spawnSync("taskset", ["-a", "-p", "-c", LOADGEN_CPU, String(process.pid)], {
-    stdio: "ignore",
-  });
-  return r.error === undefined && r.status === 0;
-}
-
-const CLK_TCK = (() => {
-  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
-  const n = Number(r.stdout?.trim());
-  return Number.isFinite(n) && n > 0 ? n : 100;
-})();
-
-function processTicks(pid: number): { user: number; system: number } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // After "pid (comm) ": utime and stime are fields 14 and 15 (1-based) → indexes 11, 12.
-    return { user: Number(fields[11]), system: Number(fields[12]) };
-  } catch {
-    return null;
-  }
-}
-
-function coreTimes(): { busy: number; total: number }[] {
-  try {
-    const out: { busy: number; total: number }[] = [];
-    for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
-      const m = /^cpu(\d+)\s+(.*)$/.exec(line);
-      if (m === null) continue;
-      const v = m[2]!.trim().split(/\s+/).map(Number);
-      const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-      const idle = (v[3] ?? 0) + (v[4] ?? 0);
-      out[Number(m[1])] = { busy: total - idle, total };
-    }
-    return out;
-  } catch {
-    return [];
-  }
-}
-
 interface CpuSample {
   readonly at: number;
   readonly server: { user: number; system: number } | null;
@@ -317,15 +286,8 @@ function cpuShares(a: CpuSample, b: CpuSample): CpuShares {
       : (sb.user + sb.system - sa.user - sa.system) / CLK_TCK / wall;
   const serverSystem = sa === null || sb === null ? null : (sb.system - sa.system) / CLK_TCK / wall;
   const loadgen = (b.self.user - a.self.user + b.self.system - a.self.system) / 1e6 / wall;
-  const busy = (core: number): number | null => {
-    const x = a.cores[core];
-    const y = b.cores[core];
-    return x === undefined || y === undefined || y.total === x.total
-      ? null
-      : (y.busy - x.busy) / (y.total - x.total);
-  };
-  const s = busy(Number(SERVER_CPU));
-  const l = busy(Number(LOADGEN_CPU));
+  const s = busyShare(a.cores[Number(SERVER_CPU)], b.cores[Number(SERVER_CPU)]);
+  const l = busyShare(a.cores[Number(LOADGEN_CPU)], b.cores[Number(LOADGEN_CPU)]);
   return {
     server,
     serverSystem,
@@ -335,150 +297,15 @@ function cpuShares(a: CpuSample, b: CpuSample): CpuShares {
   };
 }
 
-async function busyShares(ms: number): Promise<number[]> {
-  const a = coreTimes();
-  await sleep(ms);
-  const b = coreTimes();
-  return b.map((y, i) => {
-    const x = a[i];
-    return x === undefined || y.total === x.total ? 0 : (y.busy - x.busy) / (y.total - x.total);
-  });
-}
-
-/** Wait (up to --quiet-wait) until both pinned cores are nearly idle. */
-async function waitQuiet(maxMs: number): Promise<number[]> {
-  const deadline = Date.now() + maxMs;
-  const cores = [Number(SERVER_CPU), Number(LOADGEN_CPU)];
-  let shares = await busyShares(300);
-  while (cores.some((c) => (shares[c] ?? 0) > 0.15) && Date.now() < deadline) {
-    shares = await busyShares(500);
-  }
-  return shares.map((x) => Math.round(x * 100) / 100);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 // ---- server processes ----------------------------------------------------------------------
 
 async function bundleServers(): Promise<void> {
-  await build({
+  await bundleForNode({
     entryPoints: ["server-duplex", "server-ws"].map((n) => join(ROOT, `bench/realtime/${n}.ts`)),
     outdir: BUNDLE_DIR,
     outExtension: { ".js": ".mjs" },
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    logLevel: "warning",
   });
   await stopEsbuild();
-}
-
-/** Lines of a child's stdout; `next(prefix)` waits for the next one that starts with it. */
-class LineReader {
-  private readonly waiters: { prefix: string; resolve: (line: string) => void }[] = [];
-
-  constructor(child: ChildProcess) {
-    if (child.stdout === null) throw new Error("child without stdout");
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      const i = this.waiters.findIndex((w) => line.startsWith(w.prefix));
-      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(line);
-    });
-  }
-
-  next(prefix: string, timeoutMs: number, what: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const done = (line: string): void => {
-        clearTimeout(timer);
-        resolve(line);
-      };
-      const timer = setTimeout(() => {
-        const i = this.waiters.findIndex((w) => w.resolve === done);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      this.waiters.push({ prefix, resolve: done });
-    });
-  }
-}
-
-type Mem = Record<string, number | null>;
-
-class ServerProcess {
-  readonly child: ChildProcess;
-  readonly command: string;
-  private readonly out: LineReader;
-
-  constructor(id: ServerId, pinned: boolean) {
-    const s = SERVERS[id];
-    const argv = [
-      ...(pinned ? ["taskset", "-c", SERVER_CPU] : []),
-      process.execPath,
-      "--expose-gc",
-      join(BUNDLE_DIR, s.script),
-      s.mode,
-      "0",
-    ];
-    // Raise the fd limit, then exec: the PID we hold is node's own.
-    const shell = `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
-    this.child = spawn("bash", ["-c", shell, "bash", ...argv], {
-      cwd: ROOT,
-      stdio: ["pipe", "pipe", "inherit"],
-    });
-    this.command = argv.join(" ");
-    this.out = new LineReader(this.child);
-  }
-
-  get pid(): number {
-    return this.child.pid as number;
-  }
-
-  async ready(): Promise<number> {
-    const line = await this.out.next("READY ", 30_000, "the server's READY line");
-    return Number(line.split(" ")[1]);
-  }
-
-  /** Full GC in the server, then its memory and counters (bench/load/server-common.ts). */
-  async mem(): Promise<Mem> {
-    const reply = this.out.next("MEM ", 30_000, "the server's MEM line");
-    this.child.stdin?.write("mem\n");
-    return JSON.parse((await reply).slice(4)) as Mem;
-  }
-
-  /** Ask it to exit, then SIGTERM, then SIGKILL — by its PID only. */
-  async stop(): Promise<void> {
-    const c = this.child;
-    if (c.exitCode !== null || c.signalCode !== null) return;
-    c.stdin?.write("exit\n");
-    if (await exited(c, 5_000)) return;
-    signal(c, "SIGTERM");
-    if (await exited(c, 3_000)) return;
-    signal(c, "SIGKILL");
-    await exited(c, 3_000);
-  }
-}
-
-function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-function signal(child: ChildProcess, name: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(child.pid, name);
-  } catch {
-    // Gone meanwhile.
-  }
 }
 
 // ---- latency histogram ---------------------------------------------------------------------
@@ -745,9 +572,10 @@ async function runOne(
   quietWaitMs: number,
 ): Promise<Result> {
   const started = performance.now();
-  const busyBefore = await waitQuiet(quietWaitMs);
+  const busyBefore = await waitQuiet(quietWaitMs, 500);
   const proto = SERVERS[serverId].protocol;
-  const server = new ServerProcess(serverId, pinned);
+  const { script, mode } = SERVERS[serverId];
+  const server = new ServerProcess(join(BUNDLE_DIR, script), mode, pinned);
   const clients: Client[] = [];
   const problems: string[] = [];
   const hist = new Histogram();
@@ -772,6 +600,42 @@ async function runOne(
   let hardTimer: ReturnType<typeof setTimeout> | undefined;
   /** The publisher runs while this is true (also cleared when the run ends early). */
   let running = false;
+  /** The result with what there is so far, and what only a finished measurement has. */
+  const result = (
+    measured: Pick<
+      Result,
+      "pubRate" | "expected" | "deliveriesPerSecond" | "maxPerSecondMs" | "latencyMs"
+    >,
+  ): Result => ({
+    scenario: scenario.id,
+    server: serverId,
+    label: SERVERS[serverId].label,
+    ok: problems.length === 0,
+    problems,
+    command: server.command,
+    subscribers: scenario.subs,
+    stalled: scenario.stalled,
+    targetRate,
+    pubRate: measured.pubRate,
+    published,
+    expected: measured.expected,
+    delivered,
+    deliveriesPerSecond: measured.deliveriesPerSecond,
+    maxPerSecondMs: measured.maxPerSecondMs,
+    latencyMs: measured.latencyMs,
+    cpu,
+    memBefore,
+    memAfter,
+    memFilled,
+    memLate,
+    fill,
+    pushBytes,
+    healthyClosed,
+    busyBefore,
+    seconds: (performance.now() - started) / 1000,
+    publishSeconds,
+    attempt: 1,
+  });
   try {
     const measure = async (): Promise<Result> => {
       const port = await server.ready();
@@ -903,20 +767,9 @@ async function runOne(
       if (publisher.closed) problems.push(`publisher closed (${publisher.closeCode})`);
       if (delivered < expected) problems.push(`${expected - delivered} deliveries missing`);
       const seconds = (win.end - win.start) / 1000;
-      return {
-        scenario: scenario.id,
-        server: serverId,
-        label: SERVERS[serverId].label,
-        ok: problems.length === 0,
-        problems,
-        command: server.command,
-        subscribers: scenario.subs,
-        stalled: scenario.stalled,
-        targetRate: rate,
+      return result({
         pubRate: published / seconds,
-        published,
         expected,
-        delivered,
         deliveriesPerSecond: receivedInWindow / seconds,
         maxPerSecondMs: Array.from(timeline, (v) => Math.round((v ?? 0) * 100) / 100),
         latencyMs: {
@@ -925,19 +778,7 @@ async function runOne(
           p99: hist.quantile(0.99),
           max: hist.count === 0 ? null : hist.max,
         },
-        cpu,
-        memBefore,
-        memAfter,
-        memFilled,
-        memLate,
-        fill,
-        pushBytes,
-        healthyClosed,
-        busyBefore,
-        seconds: (performance.now() - started) / 1000,
-        publishSeconds,
-        attempt: 1,
-      };
+      });
     };
     // Whatever happens (a server that died, a reply that never comes), a run ends.
     const limitMs = (timing.warmup + timing.duration) * 1000 + 90_000;
@@ -949,41 +790,18 @@ async function runOne(
     return await Promise.race([measured, hardLimit]);
   } catch (error) {
     problems.push(error instanceof Error ? error.message : String(error));
-    return {
-      scenario: scenario.id,
-      server: serverId,
-      label: SERVERS[serverId].label,
-      ok: false,
-      problems,
-      command: server.command,
-      subscribers: scenario.subs,
-      stalled: scenario.stalled,
-      targetRate,
+    return result({
       pubRate: null,
-      published,
       expected: 0,
-      delivered,
       deliveriesPerSecond: null,
       maxPerSecondMs: [],
       latencyMs: { p50: null, p90: null, p99: null, max: null },
-      cpu,
-      memBefore,
-      memAfter,
-      memFilled,
-      memLate,
-      fill,
-      pushBytes,
-      healthyClosed,
-      busyBefore,
-      seconds: (performance.now() - started) / 1000,
-      publishSeconds,
-      attempt: 1,
-    };
+    });
   } finally {
     running = false;
     clearTimeout(hardTimer);
     for (const c of clients) c.terminate();
-    await server.stop();
+    await server.stop(5_000);
   }
 }
 
@@ -1000,10 +818,6 @@ function disturbed(r: Result): boolean {
 function ms(v: number | null): string {
   if (v === null) return "—";
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
-}
-
-function pct(v: number | null | undefined): string {
-  return v == null ? "—" : `${Math.round(v * 100)}%`;
 }
 
 function mib(v: number | null | undefined): string {
@@ -1058,31 +872,28 @@ function renderTable(results: readonly Result[]): string {
     "heap used MiB",
     "stalled subscribers",
   ];
-  const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => " --- ").join("|")}|`];
-  for (const r of results) {
+  const rows = results.map((r) => {
     const after = rss(r.memAfter);
     const before = rss(r.memBefore);
-    lines.push(
-      `| ${[
-        r.scenario,
-        r.label,
-        rate(r.pubRate),
-        rate(r.deliveriesPerSecond),
-        ms(r.latencyMs.p50),
-        ms(r.latencyMs.p90),
-        ms(r.latencyMs.p99),
-        ms(r.latencyMs.max),
-        `${count(r.delivered)}/${count(r.expected)}`,
-        r.cpu?.server == null ? "—" : `${pct(r.cpu.server)} (${pct(r.cpu.serverSystem)} sys)`,
-        pct(r.cpu?.loadgen),
-        mib(after),
-        after === null || before === null ? "—" : mib(after - before),
-        mib(r.memAfter?.heapUsed),
-        stalledNote(r),
-      ].join(" | ")} |`,
-    );
-  }
-  return lines.join("\n");
+    return [
+      r.scenario,
+      r.label,
+      rate(r.pubRate),
+      rate(r.deliveriesPerSecond),
+      ms(r.latencyMs.p50),
+      ms(r.latencyMs.p90),
+      ms(r.latencyMs.p99),
+      ms(r.latencyMs.max),
+      `${count(r.delivered)}/${count(r.expected)}`,
+      r.cpu?.server == null ? "—" : `${pct(r.cpu.server)} (${pct(r.cpu.serverSystem)} sys)`,
+      pct(r.cpu?.loadgen),
+      mib(after),
+      after === null || before === null ? "—" : mib(after - before),
+      mib(r.memAfter?.heapUsed),
+      stalledNote(r),
+    ];
+  });
+  return markdownTable(header, rows);
 }
 
 interface Ratio {
@@ -1135,16 +946,14 @@ function spreads(results: readonly Result[]): string[] {
 
 function ratios(results: readonly Result[]): Ratio[] {
   const out: Ratio[] = [];
-  const div = (a: number | null, b: number | null): number | null =>
-    a === null || b === null || b === 0 ? null : a / b;
   for (const w of results.filter((r) => r.server === "ws")) {
     for (const d of results.filter((r) => r.scenario === w.scenario && r.server !== "ws")) {
       out.push({
         scenario: w.scenario,
         duplex: d.server,
-        p50: div(d.latencyMs.p50, w.latencyMs.p50),
-        p99: div(d.latencyMs.p99, w.latencyMs.p99),
-        rss: div(rss(d.memAfter), rss(w.memAfter)),
+        p50: ratio(d.latencyMs.p50, w.latencyMs.p50),
+        p99: ratio(d.latencyMs.p99, w.latencyMs.p99),
+        rss: ratio(rss(d.memAfter), rss(w.memAfter)),
       });
     }
   }
@@ -1185,18 +994,6 @@ function notes(results: readonly Result[]): string[] {
 
 // ---- main ----------------------------------------------------------------------------------
 
-function wsVersion(): string {
-  try {
-    return (
-      JSON.parse(readFileSync(join(ROOT, "node_modules/ws/package.json"), "utf8")) as {
-        version: string;
-      }
-    ).version;
-  } catch {
-    return "unknown";
-  }
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const list = scenarios(args);
@@ -1206,21 +1003,17 @@ async function main(): Promise<void> {
   const budgetMs = (args.quick ? 60 : 180) * 1000 * args.rounds;
   const started = Date.now();
   await bundleServers();
-  const pinned = canPin() && pinSelf();
+  // Every thread of this process (the load generator) on the load generator's core.
+  const pinned = canPin() && pinProcess(process.pid, LOADGEN_CPU);
 
   const meta = {
-    date: new Date().toISOString(),
-    node: process.version,
-    v8: process.versions.v8,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpu: cpuModel(),
-    logicalCpus: os.cpus().length,
-    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    ...machine(cpuModel()),
+    memoryGiB: memoryGiB(),
     pinning: pinned
       ? `server taskset -c ${SERVER_CPU}, load generator (this process) taskset -c ${LOADGEN_CPU}`
       : "not pinned (taskset missing or fewer than 2 CPUs)",
-    loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    ws: wsVersion(),
+    loadAverageAtStart: loadAverage(),
+    ws: wsVersion,
     settings: {
       quick: args.quick,
       timing,
@@ -1242,10 +1035,7 @@ async function main(): Promise<void> {
     },
   };
   console.log("Realtime fan-out: Duplex RealtimeServer vs a plain ws broadcast server");
-  console.log(`  node ${meta.node}, ${meta.platform}, ${meta.cpu} x ${meta.logicalCpus}`);
-  console.log(
-    `  ${meta.pinning}; ws ${meta.ws}; load average ${meta.loadAverageAtStart.join(" ")}`,
-  );
+  console.log(machineSummary(meta));
   console.log(
     `  each measurement: fresh server, ${timing.warmup} s warm-up, ${timing.duration} s measured; payload ~${PAYLOAD_BYTES} B JSON\n`,
   );
@@ -1335,26 +1125,14 @@ async function main(): Promise<void> {
   const elapsed = (Date.now() - started) / 1000;
   console.log(`\n${results.length} measurements in ${elapsed.toFixed(0)} s`);
 
-  mkdirSync(dirname(args.json), { recursive: true });
-  writeFileSync(
-    args.json,
-    `${JSON.stringify(
-      {
-        meta: {
-          ...meta,
-          loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
-          elapsedSeconds: elapsed,
-        },
-        scenarios: list,
-        results,
-        ratios: ratioList,
-        notes: allNotes,
-        table,
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  writeJson(args.json, {
+    meta: { ...meta, loadAverageAtEnd: loadAverage(), elapsedSeconds: elapsed },
+    scenarios: list,
+    results,
+    ratios: ratioList,
+    notes: allNotes,
+    table,
+  });
   console.log(`wrote ${args.json}`);
 }
 

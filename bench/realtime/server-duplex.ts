@@ -15,12 +15,11 @@
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { getHeapSpaceStatistics } from "node:v8";
 import { MemoryBroker } from "../../src/broker/index.js";
 import { RealtimeServer } from "../../src/realtime/index.js";
 import type { Session } from "../../src/realtime/session.js";
 import type { WebSocketConnection } from "../../src/server/index.js";
-import { parseServerArgs, ready } from "../load/server-common.js";
+import { heapSpaces, parseServerArgs, ready } from "../load/server-common.js";
 
 const { mode, port } = parseServerArgs(["drop", "disconnect"]);
 const MAX_QUEUE_BYTES = 1024 * 1024;
@@ -90,14 +89,3 @@ server.listen(port, "127.0.0.1", () => {
     };
   });
 });
-
-/** Size of the V8 heap spaces that matter here (reserved, not used): where heapTotal went. */
-function heapSpaces(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const space of getHeapSpaceStatistics()) {
-    if (["new_space", "old_space", "large_object_space"].includes(space.space_name)) {
-      out[`${space.space_name}Size`] = space.space_size;
-    }
-  }
-  return out;
-}

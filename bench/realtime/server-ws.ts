@@ -9,9 +9,8 @@
  * keeps everything sent to it in memory (the point of the comparison). permessage-deflate off.
  */
 import type { AddressInfo } from "node:net";
-import { getHeapSpaceStatistics } from "node:v8";
 import { type WebSocket, WebSocketServer } from "ws";
-import { parseServerArgs, ready } from "../load/server-common.js";
+import { heapSpaces, parseServerArgs, ready } from "../load/server-common.js";
 
 const { port } = parseServerArgs(["naive"]);
 
@@ -60,14 +59,3 @@ wss.on("connection", (ws) => {
     }
   });
 });
-
-/** Size of the V8 heap spaces that matter here (reserved, not used): where heapTotal went. */
-function heapSpaces(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const space of getHeapSpaceStatistics()) {
-    if (["new_space", "old_space", "large_object_space"].includes(space.space_name)) {
-      out[`${space.space_name}Size`] = space.space_size;
-    }
-  }
-  return out;
-}

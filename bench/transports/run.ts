@@ -40,6 +40,9 @@ import {
   type TransportKind,
 } from "../../src/realtime/client/node.js";
 import { RealtimeServer, type RealtimeServerOptions } from "../../src/realtime/index.js";
+import { markdownTable } from "../lib/report.js";
+import { quantile } from "../lib/stats.js";
+import { sleep, until } from "../lib/time.js";
 
 const { values } = parseArgs({
   options: {
@@ -69,6 +72,8 @@ interface Counter {
 async function countingRelay(target: number): Promise<{
   port: number;
   count: Counter;
+  /** Start counting from 0 again. */
+  reset(): void;
   close(): Promise<void>;
 }> {
   const count: Counter = { up: 0, down: 0 };
@@ -101,6 +106,10 @@ async function countingRelay(target: number): Promise<{
   return {
     port: (server.address() as net.AddressInfo).port,
     count,
+    reset() {
+      count.up = 0;
+      count.down = 0;
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
@@ -162,20 +171,6 @@ async function connectAndSubscribe(c: RealtimeClient, channel: string): Promise<
   await subscribed;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
-
 interface Latency {
   p50: number;
   p99: number;
@@ -187,11 +182,28 @@ function latency(samples: number[]): Latency {
   return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted.at(-1) ?? 0 };
 }
 
+interface Traffic {
+  bytesPerMessage: number;
+  up: number;
+  down: number;
+  latency: Latency;
+}
+
+/** Bytes per message (both ways, up, down) of `n` messages, and their latency. */
+function traffic(count: Counter, n: number, samples: number[]): Traffic {
+  return {
+    bytesPerMessage: (count.up + count.down) / n,
+    up: count.up / n,
+    down: count.down / n,
+    latency: latency(samples),
+  };
+}
+
 interface Result {
   transport: TransportKind;
   setup: { bytes: number; ms: number };
-  deliver: { bytesPerMessage: number; up: number; down: number; latency: Latency };
-  publish: { bytesPerMessage: number; up: number; down: number; latency: Latency };
+  deliver: Traffic;
+  publish: Traffic;
   burst: { bytesPerMessage: number; ms: number };
   idle: { bytesPerHour: number };
 }
@@ -203,8 +215,7 @@ async function measure(transport: TransportKind): Promise<Result> {
   const setups: Array<{ bytes: number; ms: number }> = [];
   for (let k = 0; k < SETUPS; k++) {
     const warm = client(s, transport);
-    s.relay.count.up = 0;
-    s.relay.count.down = 0;
+    s.relay.reset();
     const t0 = performance.now();
     await connectAndSubscribe(warm, `setup-${k}`);
     setups.push({ bytes: s.relay.count.up + s.relay.count.down, ms: performance.now() - t0 });
@@ -221,8 +232,7 @@ async function measure(transport: TransportKind): Promise<Result> {
     "publication",
     (p: PublicationEvent<{ t: number; pad: string }>) => got.push(performance.now() - p.data.t),
   );
-  s.relay.count.up = 0;
-  s.relay.count.down = 0;
+  s.relay.reset();
   const every = 1000 / RATE;
   const begin = performance.now();
   for (let i = 0; i < N; i++) {
@@ -231,35 +241,21 @@ async function measure(transport: TransportKind): Promise<Result> {
     if (wait > 1) await sleep(wait);
     await s.rt.publish("feed", { t: performance.now(), pad: PAD });
   }
-  await until(() => got.length >= N, 30_000, "deliveries");
-  const deliverBytes = { ...s.relay.count };
-  const deliver = {
-    bytesPerMessage: (deliverBytes.up + deliverBytes.down) / N,
-    up: deliverBytes.up / N,
-    down: deliverBytes.down / N,
-    latency: latency(got),
-  };
+  await until(() => got.length >= N, 30_000, "deliveries", 2);
+  const deliver = traffic(s.relay.count, N, got);
 
   // publish (sequential, acked), on a channel the client is not subscribed to
-  s.relay.count.up = 0;
-  s.relay.count.down = 0;
+  s.relay.reset();
   const acks: number[] = [];
   for (let i = 0; i < N; i++) {
     const at = performance.now();
     await c.publish("sink", { pad: PAD });
     acks.push(performance.now() - at);
   }
-  const publishBytes = { ...s.relay.count };
-  const publish = {
-    bytesPerMessage: (publishBytes.up + publishBytes.down) / N,
-    up: publishBytes.up / N,
-    down: publishBytes.down / N,
-    latency: latency(acks),
-  };
+  const publish = traffic(s.relay.count, N, acks);
 
   // burst
-  s.relay.count.up = 0;
-  s.relay.count.down = 0;
+  s.relay.reset();
   const b0 = performance.now();
   await Promise.all(Array.from({ length: BURST }, () => c.publish("sink", { pad: PAD })));
   const burst = {
@@ -283,8 +279,7 @@ async function measure(transport: TransportKind): Promise<Result> {
   c = client(s, transport);
   await connectAndSubscribe(c, "quiet");
   await sleep(200);
-  s.relay.count.up = 0;
-  s.relay.count.down = 0;
+  s.relay.reset();
   await sleep(IDLE_MS);
   const idleBytes = s.relay.count.up + s.relay.count.down;
   const idle = { bytesPerHour: (idleBytes / IDLE_SPEEDUP) * (3_600_000 / IDLE_MS) };
@@ -308,15 +303,34 @@ console.log(
   `\n${N} messages per scenario, payload ${PAD.length} B of pad (${payload} B of JSON data), ` +
     `deliveries at ${RATE}/s, Node ${process.version}, loopback\n`,
 );
+/** "bytes/msg (up+down)" and "p50 / p99 / max ms" of a deliver or publish measurement. */
+const bytes = (t: Traffic): string => `${f0(t.bytesPerMessage)} (${f0(t.up)}+${f0(t.down)})`;
+const lat = (t: Traffic): string =>
+  `${f2(t.latency.p50)} / ${f2(t.latency.p99)} / ${f2(t.latency.max)}`;
 console.log(
-  "| transport | setup: bytes, ms | deliver: bytes/msg (up+down) | deliver latency p50 / p99 / max ms | publish+ack: bytes/msg (up+down) | ack latency p50 / p99 / max ms | burst: bytes/msg, ms for all | idle: bytes/hour |",
+  markdownTable(
+    [
+      "transport",
+      "setup: bytes, ms",
+      "deliver: bytes/msg (up+down)",
+      "deliver latency p50 / p99 / max ms",
+      "publish+ack: bytes/msg (up+down)",
+      "ack latency p50 / p99 / max ms",
+      "burst: bytes/msg, ms for all",
+      "idle: bytes/hour",
+    ],
+    results.map((r) => [
+      r.transport,
+      `${f0(r.setup.bytes)}, ${f1(r.setup.ms)}`,
+      bytes(r.deliver),
+      lat(r.deliver),
+      bytes(r.publish),
+      lat(r.publish),
+      `${f0(r.burst.bytesPerMessage)}, ${f0(r.burst.ms)}`,
+      f0(r.idle.bytesPerHour),
+    ]),
+  ),
 );
-console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
-for (const r of results) {
-  console.log(
-    `| ${r.transport} | ${f0(r.setup.bytes)}, ${f1(r.setup.ms)} | ${f0(r.deliver.bytesPerMessage)} (${f0(r.deliver.up)}+${f0(r.deliver.down)}) | ${f2(r.deliver.latency.p50)} / ${f2(r.deliver.latency.p99)} / ${f2(r.deliver.latency.max)} | ${f0(r.publish.bytesPerMessage)} (${f0(r.publish.up)}+${f0(r.publish.down)}) | ${f2(r.publish.latency.p50)} / ${f2(r.publish.latency.p99)} / ${f2(r.publish.latency.max)} | ${f0(r.burst.bytesPerMessage)}, ${f0(r.burst.ms)} | ${f0(r.idle.bytesPerHour)} |`,
-  );
-}
 if (values.json !== undefined) {
   writeFileSync(
     values.json,

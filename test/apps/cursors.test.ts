@@ -6,18 +6,9 @@
  * only tolerances are geometric (pixels).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import type { Browser, Locator, Page } from "playwright-core";
-import {
-  AppServer,
-  buildAppsToTemp,
-  launchBrowser,
-  type OpenedPage,
-  openPage,
-  removeDir,
-  screenshot,
-  until,
-} from "./helpers.js";
+import { describe, it } from "node:test";
+import type { Locator, Page } from "playwright-core";
+import { appFixture, type OpenedPage, type OpenPageOptions, screenshot, until } from "./helpers.js";
 
 /** Pixels a pointer may be off in the other window (rounding of the normalised position). */
 const TOLERANCE_PX = 2;
@@ -73,53 +64,9 @@ async function pointerAt(page: Page, name: string, x: number, y: number): Promis
 }
 
 describe("cursors app in Chromium", () => {
-  let dir: string | undefined;
-  let server: AppServer | undefined;
-  let browser: Browser | undefined;
-  const opened: OpenedPage[] = [];
-
-  const url = (): string => `${server!.url}/cursors`;
-
-  async function open(
-    options: Parameters<typeof openPage>[2] & { touch?: boolean } = {},
-  ): Promise<OpenedPage> {
-    if (options.touch !== true) {
-      const p = await openPage(browser!, url(), options);
-      opened.push(p);
-      return p;
-    }
-    // openPage has no touch option: the same thing with a touch screen.
-    const context = await browser!.newContext({
-      viewport: options.viewport ?? { width: 1280, height: 800 },
-      hasTouch: true,
-      isMobile: true,
-    });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(`console: ${m.text()}`);
-    });
-    if (options.init !== undefined) await context.addInitScript(options.init);
-    await page.goto(url());
-    const p = { context, page, errors };
-    opened.push(p);
-    return p;
-  }
-
-  before(async () => {
-    dir = await buildAppsToTemp();
-    server = new AppServer(dir);
-    await server.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const p of opened) await p.context.close().catch(() => undefined);
-    await browser?.close();
-    await server?.stop();
-    removeDir(dir);
-  });
+  const app = appFixture();
+  const open = (options: OpenPageOptions = {}): Promise<OpenedPage> =>
+    app.open("/cursors", options);
 
   it("shows A's pointer to B at the same normalised position, and removes it when A leaves", async () => {
     // A has no nickname yet: the page asks for one (and keeps it for the chat).

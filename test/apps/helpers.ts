@@ -7,9 +7,11 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { after, before } from "node:test";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { MemoryBackend, MemoryBroker } from "../../src/broker/index.js";
 import { type Serving, startServe } from "../../src/cli/serve.js";
+import { launchChromium } from "../support/browser.js";
 
 // @ts-expect-error — a plain .mjs build script without type declarations
 const { buildApps } = (await import("../../scripts/build-apps.mjs")) as {
@@ -17,7 +19,6 @@ const { buildApps } = (await import("../../scripts/build-apps.mjs")) as {
 };
 
 export const ROOT = resolve(import.meta.dirname, "..", "..");
-export const CHROMIUM = process.env.DUPLEX_CHROMIUM ?? "/usr/bin/chromium";
 export const SCREENSHOTS = join(ROOT, "reports", "screenshots");
 
 /** Build every app (apps/<name>/) into a new temporary folder; remove it with rmSync when done. */
@@ -110,12 +111,8 @@ export class AppServer {
   }
 }
 
-export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-  });
-}
+/** Headless Chromium (the Debian package, or DUPLEX_CHROMIUM). */
+export const launchBrowser = launchChromium;
 
 export interface OpenedPage {
   readonly context: BrowserContext;
@@ -124,14 +121,23 @@ export interface OpenedPage {
   readonly errors: string[];
 }
 
+export interface OpenPageOptions {
+  readonly viewport?: { width: number; height: number };
+  /** A script run in the page before its own (e.g. to seed localStorage). */
+  readonly init?: () => void;
+  /** A phone with a touch screen (hasTouch, isMobile) rather than a mouse. */
+  readonly touch?: boolean;
+}
+
 /** A page in its own browser context (own localStorage and cookies: a separate person). */
 export async function openPage(
   browser: Browser,
   url: string,
-  options: { viewport?: { width: number; height: number }; init?: () => void } = {},
+  options: OpenPageOptions = {},
 ): Promise<OpenedPage> {
   const context = await browser.newContext({
     viewport: options.viewport ?? { width: 1280, height: 800 },
+    ...(options.touch === true ? { hasTouch: true, isMobile: true } : {}),
   });
   const page = await context.newPage();
   const errors: string[] = [];
@@ -163,4 +169,55 @@ export async function until(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+export interface AppFixture {
+  /** The server (once the suite's before() hook has run). */
+  readonly server: AppServer;
+  /** Chromium (once the suite's before() hook has run). */
+  readonly browser: Browser;
+  /** openPage() on `path` of the server; the page's context is closed after the suite. */
+  open(path: string, options?: OpenPageOptions): Promise<OpenedPage>;
+}
+
+/**
+ * The setup of an app's browser tests, called inside describe(): before() builds the apps into a
+ * temporary folder, starts the server on it and launches Chromium; after() closes every page
+ * opened with open(), then Chromium and the server, and removes the folder.
+ */
+export function appFixture(options: { statsIntervalMs?: number } = {}): AppFixture {
+  let dir: string | undefined;
+  let server: AppServer | undefined;
+  let browser: Browser | undefined;
+  const opened: OpenedPage[] = [];
+
+  before(async () => {
+    dir = await buildAppsToTemp();
+    server = new AppServer(dir, options);
+    await server.start();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    for (const p of opened) await p.context.close().catch(() => undefined);
+    await browser?.close();
+    await server?.stop();
+    removeDir(dir);
+  });
+
+  return {
+    get server(): AppServer {
+      if (server === undefined) throw new Error("the suite's before() hook has not run");
+      return server;
+    },
+    get browser(): Browser {
+      if (browser === undefined) throw new Error("the suite's before() hook has not run");
+      return browser;
+    },
+    async open(path: string, pageOptions: OpenPageOptions = {}): Promise<OpenedPage> {
+      const p = await openPage(this.browser, `${this.server.url}${path}`, pageOptions);
+      opened.push(p);
+      return p;
+    },
+  };
 }

@@ -5,18 +5,9 @@
  * (no fixed sleeps, no timing thresholds).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import type { Browser, Page } from "playwright-core";
-import {
-  AppServer,
-  buildAppsToTemp,
-  launchBrowser,
-  type OpenedPage,
-  openPage,
-  removeDir,
-  screenshot,
-  until,
-} from "./helpers.js";
+import { describe, it } from "node:test";
+import type { Page } from "playwright-core";
+import { appFixture, screenshot, until } from "./helpers.js";
 
 /** The raw number behind a figure of the page (its `data-value`), NaN while there is none. */
 async function value(page: Page, testId: string): Promise<number> {
@@ -30,32 +21,18 @@ function points(d: string | null): number {
 }
 
 describe("stats app in Chromium", () => {
-  let dir: string | undefined;
-  let server: AppServer | undefined;
-  let browser: Browser | undefined;
-  const opened: OpenedPage[] = [];
-
-  before(async () => {
-    dir = await buildAppsToTemp();
-    server = new AppServer(dir, { statsIntervalMs: 100 });
-    await server.start();
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const p of opened) await p.context.close().catch(() => undefined);
-    await browser?.close();
-    await server?.stop();
-    removeDir(dir);
-  });
+  const app = appFixture({ statsIntervalMs: 100 });
 
   it("shows the numbers and a chart filled from history, then live; a second page adds a connection", async () => {
     // The server has published a few snapshots before anyone looks: they are history.
-    await until(() => server!.serving.rt.stats.publications >= 3, 10_000, "3 stats publications");
+    await until(
+      () => app.server.serving.rt.stats.publications >= 3,
+      10_000,
+      "3 stats publications",
+    );
     const before = Date.now();
 
-    const one = await openPage(browser!, `${server!.url}/stats`);
-    opened.push(one);
+    const one = await app.open("/stats");
     const page = one.page;
     await page.locator('[data-testid="status"][data-state="live"]').waitFor();
 
@@ -106,8 +83,7 @@ describe("stats app in Chromium", () => {
 
     // A second page: the first one sees one more connection.
     const connected = await value(page, "connections");
-    const two = await openPage(browser!, `${server!.url}/stats`);
-    opened.push(two);
+    const two = await app.open("/stats");
     await two.page.locator('[data-testid="status"][data-state="live"]').waitFor();
     await until(
       async () => (await value(page, "connections")) > connected,

@@ -8,34 +8,46 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { RedisBroker } from "../../src/broker/index.js";
 import { DisconnectCode } from "../../src/realtime/index.js";
-import { type Msg, Peer, type Running, startRealtime, until } from "../realtime/helpers.js";
-import { type RedisServer, startRedis } from "../support/redis.js";
+import {
+  assertFanOut,
+  assertRecovers,
+  assertSharedPresence,
+  type Msg,
+  Peer,
+  type Running,
+  startNodes,
+  stopNodes,
+  until,
+} from "../realtime/helpers.js";
+import { type RedisServer, type RedisServerOptions, startRedis } from "../support/redis.js";
 
-async function startNodes(server: RedisServer, count: number): Promise<Running[]> {
-  const nodes: Running[] = [];
-  for (let i = 0; i < count; i++) {
-    nodes.push(
-      await startRealtime({
-        broker: new RedisBroker({
+/**
+ * A redis-server (started with `options`) and `count` nodes over it (their RedisBrokers retry at
+ * most 200 ms apart), for `body`; all stopped afterwards, whatever happens.
+ */
+async function withNodes(
+  count: number,
+  options: RedisServerOptions,
+  body: (nodes: Running[], server: RedisServer) => Promise<void>,
+): Promise<void> {
+  const server = await startRedis(options);
+  try {
+    const nodes = await startNodes(
+      count,
+      () =>
+        new RedisBroker({
           url: server.url,
           onConnectionError: () => {},
           reconnectMaxDelayMs: 200,
         }),
-        authenticate: ({ data }) => ({
-          user: String((data as { name?: string } | undefined)?.name ?? "anon"),
-          grants: [],
-        }),
-        namespaces: { room: { presence: true } },
-      }),
     );
-  }
-  return nodes;
-}
-
-async function stopNodes(nodes: readonly Running[]): Promise<void> {
-  for (const n of nodes) {
-    await n.close();
-    await n.broker.close();
+    try {
+      await body(nodes, server);
+    } finally {
+      await stopNodes(nodes);
+    }
+  } finally {
+    await server.close();
   }
 }
 
@@ -66,67 +78,23 @@ async function resubscribe(peer: Peer, channel: string): Promise<Msg> {
 }
 
 describe("realtime nodes over Redis", () => {
-  it("publications reach every node in order; a client resumes on another node; presence is shared", async () => {
-    const server = await startRedis();
-    const nodes = await startNodes(server, 3);
-    try {
-      const peers = await Promise.all(nodes.map((n) => Peer.connect(n.url)));
-      for (const { peer } of peers) await peer.request({ type: "subscribe", channel: "room:x" });
-      for (let i = 0; i < 30; i++) {
-        await peers[i % 3]!.peer.request({ type: "publish", channel: "room:x", data: i });
-      }
-      for (const { peer } of peers) {
-        const got = await peer.pushesUntil(30, (m) => m.type === "pub");
-        assert.deepEqual(
-          got.map((m) => m.data),
-          Array.from({ length: 30 }, (_, i) => i),
-        );
-        assert.deepEqual(
-          got.map((m) => m.offset),
-          Array.from({ length: 30 }, (_, i) => i + 1),
-        );
-      }
+  it("publications reach every node in order; a client resumes on another node; presence is shared", () =>
+    withNodes(3, {}, async (nodes) => {
+      const peers = await assertFanOut(nodes, "room:x");
       // Resume on another node.
       const a = peers[0]!.peer;
       a.cut();
       await nodes[1]!.rt.publish("room:x", "missed-1");
       await nodes[2]!.rt.publish("room:x", "missed-2");
       const b = await Peer.connect(nodes[2]!.url);
-      const last = a.pubs("room:x").at(-1)!;
-      const r = await b.peer.request({
-        type: "subscribe",
-        channel: "room:x",
-        since: { offset: last.offset, epoch: last.epoch },
-      });
-      assert.equal(r.result.recovered, true);
-      assert.deepEqual(
-        r.result.publications.map((p: Msg) => p.data),
-        ["missed-1", "missed-2"],
-      );
+      await assertRecovers(b.peer, "room:x", a.pubs("room:x").at(-1)!, ["missed-1", "missed-2"]);
       // Presence across nodes.
-      const ann = await Peer.connect(nodes[0]!.url, { data: { name: "ann" } });
-      const bob = await Peer.connect(nodes[1]!.url, { data: { name: "bob" } });
-      await ann.peer.request({ type: "subscribe", channel: "room:p" });
-      await bob.peer.request({ type: "subscribe", channel: "room:p" });
-      await ann.peer.push((m) => m.type === "join" && m.member.user === "bob");
-      const viaAnn = await ann.peer.request({ type: "presence", channel: "room:p" });
-      const viaBob = await bob.peer.request({ type: "presence", channel: "room:p" });
-      assert.equal(viaAnn.result.count, 2);
-      assert.deepEqual(viaAnn.result.members, viaBob.result.members);
-      bob.peer.cut();
-      const leave = await ann.peer.push((m) => m.type === "leave");
-      assert.equal(leave.member.user, "bob");
+      const { ann } = await assertSharedPresence(nodes[0]!, nodes[1]!, "room:p");
       for (const p of [...peers.slice(1), b, ann]) p.peer.close();
-    } finally {
-      await stopNodes(nodes);
-      await server.close();
-    }
-  });
+    }));
 
-  it("disconnectUser on one node reaches the user's connections on the others", async () => {
-    const server = await startRedis();
-    const nodes = await startNodes(server, 3);
-    try {
+  it("disconnectUser on one node reaches the user's connections on the others", () =>
+    withNodes(3, {}, async (nodes) => {
       const mallory = await Peer.connect(nodes[1]!.url, { data: { name: "mallory" } });
       const again = await Peer.connect(nodes[2]!.url, { data: { name: "mallory" } });
       const ann = await Peer.connect(nodes[1]!.url, { data: { name: "ann" } });
@@ -141,16 +109,10 @@ describe("realtime nodes over Redis", () => {
       assert.deepEqual(pong.result, {}, "ann is still connected");
       assert.equal(ann.peer.pushes.filter((m) => m.type === "disconnect").length, 0);
       ann.peer.close();
-    } finally {
-      await stopNodes(nodes);
-      await server.close();
-    }
-  });
+    }));
 
-  it("Redis restarts with its data: subscribers that missed nothing stay, and get what comes next once", async () => {
-    const server = await startRedis({ args: ["--appendonly", "yes"] });
-    const nodes = await startNodes(server, 2);
-    try {
+  it("Redis restarts with its data: subscribers that missed nothing stay, and get what comes next once", () =>
+    withNodes(2, { args: ["--appendonly", "yes"] }, async (nodes, server) => {
       const { peer } = await Peer.connect(nodes[1]!.url);
       await peer.request({ type: "subscribe", channel: "room:r" });
       await nodes[0]!.rt.publish("room:r", "before");
@@ -172,16 +134,10 @@ describe("realtime nodes over Redis", () => {
       assert.equal(peer.pubs("room:r").length, 3, "each once");
       assert.equal(peer.pushes.filter((m) => m.type === "unsubscribed").length, 0);
       peer.close();
-    } finally {
-      await stopNodes(nodes);
-      await server.close();
-    }
-  });
+    }));
 
-  it("Redis restarts empty: recovery fails honestly (recovered: false, new epoch)", async () => {
-    const server = await startRedis();
-    const nodes = await startNodes(server, 2);
-    try {
+  it("Redis restarts empty: recovery fails honestly (recovered: false, new epoch)", () =>
+    withNodes(2, {}, async (nodes, server) => {
       const { peer } = await Peer.connect(nodes[1]!.url);
       const first = await peer.request({ type: "subscribe", channel: "room:e" });
       await nodes[0]!.rt.publish("room:e", "one");
@@ -203,9 +159,5 @@ describe("realtime nodes over Redis", () => {
       assert.equal(live.offset, 2);
       assert.equal(live.epoch, r.result.epoch);
       peer.close();
-    } finally {
-      await stopNodes(nodes);
-      await server.close();
-    }
-  });
+    }));
 });

@@ -67,6 +67,17 @@ async function runLive(
   return { code, stdout: stdout.replace(/\n$/, ""), stderr: stderr.replace(/\n$/, "") };
 }
 
+/** The `duplex echo` server on an ephemeral loopback port. */
+function echoServer(deflate: boolean): Promise<WebSocketServer> {
+  return startEcho({
+    port: 0,
+    host: "127.0.0.1",
+    deflate,
+    subprotocols: [],
+    maxMessageBytes: 1 << 20,
+  });
+}
+
 function assertOneLine(r: CliRun, pattern: RegExp): void {
   assert.equal(r.stderr.split("\n").length, 1, r.stderr);
   assert.match(r.stderr, /^duplex connect: /);
@@ -77,13 +88,7 @@ describe("duplex connect against an echo server", () => {
   let echo: WebSocketServer;
   let url: string;
   before(async () => {
-    echo = await startEcho({
-      port: 0,
-      host: "127.0.0.1",
-      deflate: false,
-      subprotocols: [],
-      maxMessageBytes: 1 << 20,
-    });
+    echo = await echoServer(false);
     url = urlOf(echo);
   });
   after(() => echo.close(1_000));
@@ -219,39 +224,21 @@ describe("duplex connect against an echo server", () => {
 });
 
 describe("duplex connect with permessage-deflate", () => {
-  it("prints the echo of piped lines when both sides compress", async () => {
-    const echo = await startEcho({
-      port: 0,
-      host: "127.0.0.1",
-      deflate: true,
-      subprotocols: [],
-      maxMessageBytes: 1 << 20,
+  for (const [name, flags] of [
+    ["prints the echo of piped lines when both sides compress", []],
+    ["--no-deflate avoids it", ["--no-deflate"]],
+  ] as const) {
+    it(name, async () => {
+      const echo = await echoServer(true);
+      try {
+        const r = await runCli(["connect", urlOf(echo), ...flags], { stdin: "a\nb\n" });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "a\nb");
+      } finally {
+        await echo.close(1_000);
+      }
     });
-    try {
-      const r = await runCli(["connect", urlOf(echo)], { stdin: "a\nb\n" });
-      assert.equal(r.stdout, "a\nb");
-      assert.equal(r.code, 0, r.stderr);
-    } finally {
-      await echo.close(1_000);
-    }
-  });
-
-  it("--no-deflate avoids it", async () => {
-    const echo = await startEcho({
-      port: 0,
-      host: "127.0.0.1",
-      deflate: true,
-      subprotocols: [],
-      maxMessageBytes: 1 << 20,
-    });
-    try {
-      const r = await runCli(["connect", urlOf(echo), "--no-deflate"], { stdin: "a\nb\n" });
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout, "a\nb");
-    } finally {
-      await echo.close(1_000);
-    }
-  });
+  }
 });
 
 describe("duplex connect: handshake options", () => {
@@ -538,13 +525,7 @@ describe("duplex connect: usage (exit 2)", () => {
 describe("duplex connect: the real process", () => {
   let echo: WebSocketServer;
   before(async () => {
-    echo = await startEcho({
-      port: 0,
-      host: "127.0.0.1",
-      deflate: false,
-      subprotocols: [],
-      maxMessageBytes: 1 << 20,
-    });
+    echo = await echoServer(false);
   });
   after(() => echo.close(1_000));
 

@@ -6,10 +6,9 @@
  * back at once. DUPLEX_CLUSTER_CLIENTS sets the number of subscribers (default 1000).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { DisconnectCode } from "../../src/realtime/index.js";
-import { type Cluster, startCluster } from "../support/cluster.js";
-import { type NodeClient, nodeClient, until, Workload } from "./helpers.js";
+import { clusterSuite, type NodeClient, nodeClient, until } from "./helpers.js";
 
 const CLIENTS = Number(process.env.DUPLEX_CLUSTER_CLIENTS ?? 1000);
 const CHANNELS = ["rooms:d0", "rooms:d1", "rooms:d2", "rooms:d3"];
@@ -24,21 +23,14 @@ function quantile(sorted: readonly number[], q: number): number {
 }
 
 describe(`cluster: SIGTERM (drain over ${DRAIN_MS} ms) of a node with ${CLIENTS} clients`, () => {
-  let cluster: Cluster;
-  let work: Workload;
   const members: NodeClient[] = [];
-  before(async () => {
-    cluster = await startCluster({ nodes: 3, serveArgs: ["--drain-ms", String(DRAIN_MS)] });
-  });
-  after(async () => {
-    work?.close();
+  const suite = clusterSuite({ nodes: 3, serveArgs: ["--drain-ms", String(DRAIN_MS)] }, () => {
     for (const m of members) m.client.close();
-    await cluster?.close();
   });
 
   it("its clients get 4000, reconnect to the other nodes and recover with no loss", async (t) => {
-    work = new Workload({
-      url: cluster.realtimeUrl,
+    const { cluster } = suite;
+    const work = suite.workload({
       clients: CLIENTS,
       channels: CHANNELS,
       publishers: 4,

@@ -1,10 +1,13 @@
 /**
- * Helpers for the cluster tests: SDK clients that remember which node they are on, and a checker
- * of the delivery guarantees (docs/guarantees.md) that runs as publications arrive, so a run
- * with a thousand subscribers keeps O(publications) memory, not O(subscribers × publications).
+ * Helpers for the cluster tests: a suite's cluster, SDK clients that remember which node they are
+ * on, and a checker of the delivery guarantees (docs/guarantees.md) that runs as publications
+ * arrive, so a run with a thousand subscribers keeps O(publications) memory, not
+ * O(subscribers × publications).
  */
+import { after, before } from "node:test";
 import { RealtimeClient } from "../../src/realtime/client/node.js";
 import type { Json } from "../../src/realtime/index.js";
+import { type Cluster, type ClusterOptions, startCluster } from "../support/cluster.js";
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -455,4 +458,48 @@ export class Workload {
   close(): void {
     for (const nc of [...this.subscribers, ...this.publishers]) nc.client.close();
   }
+}
+
+/** A suite's cluster, and the workload its test runs on it. */
+export interface ClusterSuite {
+  /** The cluster (from the suite's `before` hook on). */
+  readonly cluster: Cluster;
+  /** The workload made by `workload()`. */
+  readonly work: Workload;
+  /** A Workload through nginx (the cluster's realtimeUrl); the suite's `after` hook closes it. */
+  workload(options: Omit<WorkloadOptions, "url">): Workload;
+}
+
+/**
+ * Start a cluster with `options` in a `before` hook; in an `after` hook close the workload (if
+ * one was made), then whatever `cleanup` closes, then the cluster.
+ */
+export function clusterSuite(
+  options: ClusterOptions,
+  cleanup: () => void = () => undefined,
+): ClusterSuite {
+  let cluster: Cluster | undefined;
+  let work: Workload | undefined;
+  before(async () => {
+    cluster = await startCluster(options);
+  });
+  after(async () => {
+    work?.close();
+    cleanup();
+    await cluster?.close();
+  });
+  return {
+    get cluster() {
+      if (cluster === undefined) throw new Error("the cluster has not started");
+      return cluster;
+    },
+    get work() {
+      if (work === undefined) throw new Error("no workload yet");
+      return work;
+    },
+    workload(o) {
+      work = new Workload({ url: this.cluster.realtimeUrl, ...o });
+      return work;
+    },
+  };
 }

@@ -7,10 +7,9 @@
  * subscriber exactly once, in order.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { RealtimeClient, type TransportKind } from "../../src/realtime/client/node.js";
-import { type Cluster, startCluster } from "../support/cluster.js";
-import { until } from "./helpers.js";
+import { clusterSuite, until } from "./helpers.js";
 
 interface Member {
   readonly client: RealtimeClient;
@@ -25,18 +24,13 @@ interface Member {
 }
 
 describe("cluster: HTTP transports through nginx over 3 nodes and Redis", () => {
-  let cluster: Cluster;
   const members: Member[] = [];
-  before(async () => {
-    cluster = await startCluster({ nodes: 3 });
-  });
-  after(async () => {
+  const suite = clusterSuite({ nodes: 3 }, () => {
     for (const m of members) m.client.close();
-    await cluster?.close();
   });
 
   function member(name: string, transport: TransportKind, channel: string): Member {
-    const client = new RealtimeClient(cluster.realtimeUrl, {
+    const client = new RealtimeClient(suite.cluster.realtimeUrl, {
       transports: [transport],
       data: { name },
       connectTimeoutMs: 5000,
@@ -121,7 +115,7 @@ describe("cluster: HTTP transports through nginx over 3 nodes and Redis", () => 
     const acked: number[] = [];
     const N = 60;
     for (let i = 0; i < N; i++) {
-      if (i === 20) await cluster.kill(1, "SIGKILL");
+      if (i === 20) await suite.cluster.kill(1, "SIGKILL");
       acked.push((await publisher.client.publish(channel, i)).offset);
     }
     await until(() => subscribers.every((m) => m.got.length >= N), 30_000, "every publication");

@@ -6,9 +6,8 @@
  * with the node, since history lives in Redis and the SDK resubscribes from its positions.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { type Cluster, startCluster } from "../support/cluster.js";
-import { type NodeClient, nodeClient, sleep, until, Workload } from "./helpers.js";
+import { describe, it } from "node:test";
+import { clusterSuite, type NodeClient, nodeClient, sleep, until } from "./helpers.js";
 
 const CLIENTS = Number(process.env.DUPLEX_CLUSTER_CLIENTS ?? 1000);
 const CHANNELS = ["rooms:k0", "rooms:k1", "rooms:k2", "rooms:k3"];
@@ -18,19 +17,11 @@ const BEFORE = 100;
 const AFTER = 200;
 
 describe(`cluster: kill -9 of a node with ${CLIENTS} clients`, () => {
-  let cluster: Cluster;
-  let work: Workload;
-  before(async () => {
-    cluster = await startCluster({ nodes: 3 });
-  });
-  after(async () => {
-    work?.close();
-    await cluster?.close();
-  });
+  const suite = clusterSuite({ nodes: 3 });
 
   it("every client moves to a surviving node; every acked publication arrives exactly once, in order", async (t) => {
-    work = new Workload({
-      url: cluster.realtimeUrl,
+    const { cluster } = suite;
+    const work = suite.workload({
       clients: CLIENTS,
       channels: CHANNELS,
       channelsPerClient: 2,
@@ -83,6 +74,7 @@ describe(`cluster: kill -9 of a node with ${CLIENTS} clients`, () => {
   });
 
   it("the node restarted on its port gets new clients through nginx again, in the same channels", async () => {
+    const { cluster, work } = suite;
     const restarted = await cluster.restart(0);
     assert.equal(restarted.name, "n1");
     // nginx tries it again once its fail_timeout has passed: new clients land on it.

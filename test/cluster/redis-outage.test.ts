@@ -9,28 +9,19 @@
  *     `recovered: false` and start again in the new epoch, and receive everything after it.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { type Cluster, startCluster } from "../support/cluster.js";
-import { sleep, until, Workload } from "./helpers.js";
+import { describe, it } from "node:test";
+import { clusterSuite, sleep, until } from "./helpers.js";
 
 const CLIENTS = Number(process.env.DUPLEX_CLUSTER_CLIENTS ?? 1000);
 const CHANNELS = ["rooms:r0", "rooms:r1", "rooms:r2", "rooms:r3"];
 const OUTAGE_MS = 3000;
 
 describe(`cluster: a Redis outage and restart without data, ${CLIENTS} clients`, () => {
-  let cluster: Cluster;
-  let work: Workload;
-  before(async () => {
-    cluster = await startCluster({ nodes: 3 });
-  });
-  after(async () => {
-    work?.close();
-    await cluster?.close();
-  });
+  const suite = clusterSuite({ nodes: 3 });
 
   it("no false ack; nodes resubscribe; every gap is reported as recovered:false", async (t) => {
-    work = new Workload({
-      url: cluster.realtimeUrl,
+    const { cluster } = suite;
+    const work = suite.workload({
       clients: CLIENTS,
       channels: CHANNELS,
       publishers: 3,

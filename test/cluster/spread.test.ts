@@ -4,29 +4,23 @@
  * members, counts, joins and leaves — whatever node they are on.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import type { ClientInfo } from "../../src/realtime/index.js";
-import { type Cluster, startCluster } from "../support/cluster.js";
-import { type NodeClient, nodeClient, until } from "./helpers.js";
+import { clusterSuite, type NodeClient, nodeClient, until } from "./helpers.js";
 
 const CLIENTS = 9;
 const PER_CLIENT = 10;
 
 describe("cluster: 3 nodes + Redis + nginx", () => {
-  let cluster: Cluster;
   const clients: NodeClient[] = [];
-  before(async () => {
-    cluster = await startCluster({ nodes: 3 });
-  });
-  after(async () => {
+  const suite = clusterSuite({ nodes: 3 }, () => {
     for (const c of clients) c.client.close();
-    await cluster?.close();
   });
 
   it("/healthz through nginx is answered by each node in turn", async () => {
     const names = new Set<string>();
     for (let i = 0; i < 6; i++) {
-      const r = await fetch(`${cluster.url}/healthz`);
+      const r = await fetch(`${suite.cluster.url}/healthz`);
       assert.equal(r.status, 200);
       names.add(((await r.json()) as { node: string }).node);
     }
@@ -35,7 +29,7 @@ describe("cluster: 3 nodes + Redis + nginx", () => {
 
   it("clients through nginx are spread over the three nodes (the connect reply names the node)", async () => {
     for (let i = 0; i < CLIENTS; i++) {
-      const nc = nodeClient(cluster.realtimeUrl, `u${i}`);
+      const nc = nodeClient(suite.cluster.realtimeUrl, `u${i}`);
       clients.push(nc);
       nc.client.connect();
       // One at a time, so nginx's round-robin order is the order of the clients.
@@ -125,7 +119,7 @@ describe("cluster: 3 nodes + Redis + nginx", () => {
       assert.deepEqual(page.members.map((m) => m.user).sort(), everyone, `members via ${node}`);
     }
     // A newcomer (on whatever node nginx picks) joins: everyone is told, the count is ten.
-    const late = nodeClient(cluster.realtimeUrl, "late");
+    const late = nodeClient(suite.cluster.realtimeUrl, "late");
     late.client.channel(channel).subscribe();
     late.client.connect();
     await until(

@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../support/browser.js";
 import { CLOSE_REASON, once, type Received, type Started, startDuplex } from "./helpers.js";
 import { type Cell, type Compression, interopCase, noteExtensions, printMatrix } from "./matrix.js";
 
@@ -16,12 +17,9 @@ const PEER = "chromium";
 const MiB = 1024 * 1024;
 const SERVER_REASON = "server-bye ✓ 😀";
 const SIZES = [0, 1, 125, 126, 65_535, 65_536, MiB, 16 * MiB];
+/** Besides the usual headless flags: no QUIC, no background traffic from the browser. */
 const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
   "--disable-quic",
-  "--no-first-run",
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
@@ -43,7 +41,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
   pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  browser = await launchChromium(CHROMIUM_ARGS);
   version = browser.version();
   page = await browser.newPage();
   // What the browser's network stack says about failed WebSocket handshakes (not visible to

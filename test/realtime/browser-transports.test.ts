@@ -6,43 +6,26 @@
  * proxy lets it through, without losing or doubling a publication.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import * as http from "node:http";
+import { rmSync } from "node:fs";
+import type * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { MemoryBroker } from "../../src/broker/index.js";
 import { RealtimeServer } from "../../src/realtime/index.js";
+import { bundleClientDir, launchChromium, pageServer, sdkPage } from "../support/browser.js";
 import { type HttpProxy, startHttpProxy } from "../support/http-proxy.js";
 import { until } from "./helpers.js";
 
-// @ts-expect-error — a plain .mjs build script without type declarations
-const { bundleClient } = (await import("../../scripts/bundle-client.mjs")) as {
-  bundleClient(dir: string): Promise<string>;
-};
-
-const CHROMIUM = process.env.DUPLEX_CHROMIUM ?? "/usr/bin/chromium";
-const PAGE = `<!doctype html><meta charset="utf-8"><title>duplex transports</title>
-<script type="module">
-  import { RealtimeClient } from "/duplex-client.js";
-  window.log = [];
-  window.transports = [];
-  window.start = (url, channel, options) => {
-    const client = new RealtimeClient(url, { minReconnectDelayMs: 20, maxReconnectDelayMs: 200, ...options });
+const PAGE = sdkPage(
+  "duplex transports",
+  `
+    window.transports = [];
     client.on("transport", (e) => window.transports.push(e.transport));
-    const sub = client.channel(channel);
     sub.on("publication", (p) => window.log.push({ offset: p.offset, data: p.data }));
     sub.on("subscribed", () => { window.subscribed = true; });
-    sub.subscribe();
-    client.connect();
-    window.client = client;
-    window.sub = sub;
-  };
-  window.publish = (data) => window.sub.publish(data);
-  window.ready = true;
-</script>`;
+  `,
+);
 
 type Win = {
   ready?: boolean;
@@ -64,8 +47,7 @@ describe("realtime client SDK in Chromium: HTTP transports", () => {
   const pages: Page[] = [];
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "duplex-bundle-"));
-    await bundleClient(dir);
+    dir = await bundleClientDir();
     rt = new RealtimeServer({
       broker: new MemoryBroker(),
       clientBundleDir: dir,
@@ -73,11 +55,7 @@ describe("realtime client SDK in Chromium: HTTP transports", () => {
       httpTransports: { keepaliveMs: 1000, pollTimeoutMs: 1000 },
     });
     await rt.start();
-    server = http.createServer((req, res) => {
-      if (rt.handleHttp(req, res)) return;
-      res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
-      res.end(PAGE);
-    });
+    server = pageServer(rt, PAGE);
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     port = (server.address() as AddressInfo).port;
     // The pages' origins (the server's, another name for it, the proxy's) and no other.
@@ -85,10 +63,7 @@ describe("realtime client SDK in Chromium: HTTP transports", () => {
     rt.attach(server, "/realtime", { allowedOrigins: (origin) => origins.has(origin) });
     proxy = await startHttpProxy([port]);
     origins.add(`http://127.0.0.1:${proxy.port}`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -6,44 +6,25 @@
  * missed publications.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import * as http from "node:http";
+import { rmSync } from "node:fs";
+import type * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { MemoryBackend, MemoryBroker } from "../../src/broker/index.js";
 import { RealtimeServer } from "../../src/realtime/index.js";
+import { bundleClientDir, launchChromium, pageServer, sdkPage } from "../support/browser.js";
 import { until } from "./helpers.js";
 
-// @ts-expect-error — a plain .mjs build script without type declarations
-const { bundleClient } = (await import("../../scripts/bundle-client.mjs")) as {
-  bundleClient(dir: string): Promise<string>;
-};
-
-const CHROMIUM = process.env.DUPLEX_CHROMIUM ?? "/usr/bin/chromium";
-const PAGE = `<!doctype html><meta charset="utf-8"><title>duplex sdk</title>
-<script type="module">
-  import { RealtimeClient } from "/duplex-client.js";
-  window.log = [];
-  window.states = [];
-  window.start = (channel) => {
-    const client = new RealtimeClient("ws://" + location.host + "/realtime", {
-      minReconnectDelayMs: 20, maxReconnectDelayMs: 200,
-    });
+const PAGE = sdkPage(
+  "duplex sdk",
+  `
+    window.states = [];
     client.on("state", (e) => window.states.push(e.state));
-    const sub = client.channel(channel);
     sub.on("subscribed", (e) => window.log.push({ kind: "sub", recovered: e.recovered, offset: e.offset }));
     sub.on("publication", (p) => window.log.push({ kind: "pub", offset: p.offset, data: p.data }));
-    sub.subscribe();
-    client.connect();
-    window.client = client;
-    window.sub = sub;
-  };
-  window.publish = (data) => window.sub.publish(data);
-  window.ready = true;
-</script>`;
+  `,
+);
 
 interface Node {
   rt: RealtimeServer;
@@ -65,11 +46,7 @@ describe("realtime client SDK in Chromium", () => {
       namespaces: { chat: { publish: "all" } },
     });
     await rt.start();
-    const server = http.createServer((req, res) => {
-      if (rt.handleHttp(req, res)) return;
-      res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
-      res.end(PAGE);
-    });
+    const server = pageServer(rt, PAGE);
     rt.attach(server, "/realtime");
     await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
     port = (server.address() as AddressInfo).port;
@@ -88,8 +65,8 @@ describe("realtime client SDK in Chromium", () => {
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
     await page.evaluate(
-      (c) => (globalThis as unknown as { start(c: string): void }).start(c),
-      channel,
+      ([u, c]) => (globalThis as unknown as { start(u: string, c: string): void }).start(u, c),
+      [`ws://127.0.0.1:${port}/realtime`, channel] as const,
     );
     await page.waitForFunction(() =>
       (globalThis as unknown as { log: Array<{ kind: string }> }).log.some((e) => e.kind === "sub"),
@@ -102,13 +79,9 @@ describe("realtime client SDK in Chromium", () => {
     page.evaluate(() => (globalThis as unknown as { log: Entry[] }).log);
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "duplex-bundle-"));
-    await bundleClient(dir);
+    dir = await bundleClientDir();
     node = await startNode();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

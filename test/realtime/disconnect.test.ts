@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { MemoryBackend, MemoryBroker } from "../../src/broker/index.js";
 import { BrokerUnavailableError, DisconnectCode, ErrorCode } from "../../src/realtime/index.js";
-import { type Msg, Peer, type Running, startRealtime, until } from "./helpers.js";
+import { type Msg, Peer, type Running, startNodes, stopNodes, until } from "./helpers.js";
 import { HttpPeer } from "./http-peer.js";
 
 const base = (s: Running): string => `http://127.0.0.1:${s.port}/realtime`;
@@ -35,26 +35,15 @@ describe("disconnectUser: every node of a cluster", () => {
   const backend = new MemoryBackend({ onHandlerError: (e) => errors.push(e) });
   const nodes: Running[] = [];
   before(async () => {
-    for (let i = 0; i < 3; i++) {
-      nodes.push(
-        await startRealtime({
-          broker: new MemoryBroker({ backend }),
-          authenticate: ({ data }) => ({
-            user: String((data as { name?: string } | undefined)?.name ?? "anon"),
-            grants: [],
-          }),
-          namespaces: { room: { presence: true } },
-          apiKey: "k3y",
-          httpTransports: { pollTimeoutMs: 200 },
-        }),
-      );
-    }
+    nodes.push(
+      ...(await startNodes(3, () => new MemoryBroker({ backend }), {
+        apiKey: "k3y",
+        httpTransports: { pollTimeoutMs: 200 },
+      })),
+    );
   });
   after(async () => {
-    for (const n of nodes) {
-      await n.close();
-      await n.broker.close();
-    }
+    await stopNodes(nodes);
     assert.deepEqual(errors, [], "no broker handler threw");
   });
 

@@ -3,6 +3,7 @@
  * duplex.v1 peer (the `ws` library speaking JSON by hand) that shows exactly what the server
  * sent — replies by id, pushes in arrival order, the close code.
  */
+import assert from "node:assert/strict";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import WebSocket from "ws";
@@ -170,4 +171,122 @@ export async function until(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * Node options of the multi-node tests: the user is the `name` of the connect data ("anon"
+ * without one), and channels of the `room:` namespace have presence.
+ */
+export const namedUsersWithPresence = {
+  authenticate: ({ data }: { data?: unknown }) => ({
+    user: String((data as { name?: string } | undefined)?.name ?? "anon"),
+    grants: [],
+  }),
+  namespaces: { room: { presence: true } },
+} satisfies Partial<RealtimeServerOptions>;
+
+/**
+ * `count` nodes, started one after the other, each over its own broker from `broker()` (brokers
+ * sharing one backend or one Redis), with `namedUsersWithPresence` and `options`. On a failure the
+ * nodes started so far are stopped.
+ */
+export async function startNodes(
+  count: number,
+  broker: () => Broker,
+  options: Partial<RealtimeServerOptions> = {},
+): Promise<Running[]> {
+  const nodes: Running[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      nodes.push(await startRealtime({ ...namedUsersWithPresence, ...options, broker: broker() }));
+    }
+  } catch (error) {
+    await stopNodes(nodes);
+    throw error;
+  }
+  return nodes;
+}
+
+/** Close each node, then its broker. */
+export async function stopNodes(nodes: readonly Running[]): Promise<void> {
+  for (const n of nodes) {
+    await n.close();
+    await n.broker.close();
+  }
+}
+
+/**
+ * A peer on each node, subscribed to `channel`; 30 publications sent through the peers in turn
+ * reach every peer once, in order (data 0…29 at offsets 1…30). Returns the peers, still open.
+ */
+export async function assertFanOut(
+  nodes: readonly Running[],
+  channel: string,
+): Promise<Array<{ peer: Peer; reply: Msg }>> {
+  const peers = await Promise.all(nodes.map((n) => Peer.connect(n.url)));
+  for (const { peer } of peers) await peer.request({ type: "subscribe", channel });
+  for (let i = 0; i < 30; i++) {
+    const from = peers[i % peers.length]!.peer;
+    await from.request({ type: "publish", channel, data: i });
+  }
+  for (const { peer } of peers) {
+    const got = await peer.pushesUntil(30, (m) => m.type === "pub");
+    assert.deepEqual(
+      got.map((m) => m.data),
+      Array.from({ length: 30 }, (_, i) => i),
+    );
+    assert.deepEqual(
+      got.map((m) => m.offset),
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
+  }
+  return peers;
+}
+
+/**
+ * ann on node `a` and bob on node `b`, in the presence channel `channel`: ann sees bob join, both
+ * nodes list the same two members, and when bob's connection is cut ann sees him leave. Returns
+ * ann (still open), bob and the join ann saw.
+ */
+export async function assertSharedPresence(
+  a: Running,
+  b: Running,
+  channel: string,
+): Promise<{ ann: { peer: Peer; reply: Msg }; bob: { peer: Peer; reply: Msg }; join: Msg }> {
+  const ann = await Peer.connect(a.url, { data: { name: "ann" } });
+  const bob = await Peer.connect(b.url, { data: { name: "bob" } });
+  await ann.peer.request({ type: "subscribe", channel });
+  await bob.peer.request({ type: "subscribe", channel });
+  const join = await ann.peer.push((m) => m.type === "join" && m.member.user === "bob");
+  const viaAnn = await ann.peer.request({ type: "presence", channel });
+  const viaBob = await bob.peer.request({ type: "presence", channel });
+  assert.equal(viaAnn.result.count, 2);
+  assert.deepEqual(viaAnn.result.members, viaBob.result.members);
+  bob.peer.cut();
+  const leave = await ann.peer.push((m) => m.type === "leave");
+  assert.equal(leave.member.user, "bob");
+  return { ann, bob, join };
+}
+
+/**
+ * Subscribe `peer` to `channel` from `since` (its offset and epoch): recovered, with exactly the
+ * publications `data`. Returns the subscribe reply.
+ */
+export async function assertRecovers(
+  peer: Peer,
+  channel: string,
+  since: Msg,
+  data: readonly unknown[],
+): Promise<Msg> {
+  const r = await peer.request({
+    type: "subscribe",
+    channel,
+    since: { offset: since.offset, epoch: since.epoch },
+  });
+  assert.equal(r.result.recovered, true);
+  assert.deepEqual(
+    r.result.publications.map((p: Msg) => p.data),
+    data,
+  );
+  return r;
 }

@@ -6,51 +6,29 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { MemoryBackend, MemoryBroker } from "../../src/broker/index.js";
-import { Peer, type Running, startRealtime } from "./helpers.js";
+import {
+  assertFanOut,
+  assertRecovers,
+  assertSharedPresence,
+  namedUsersWithPresence,
+  Peer,
+  type Running,
+  startNodes,
+  startRealtime,
+  stopNodes,
+} from "./helpers.js";
 
 describe("realtime: several nodes over one broker", () => {
   const backend = new MemoryBackend();
   const nodes: Running[] = [];
   before(async () => {
-    for (let i = 0; i < 3; i++) {
-      nodes.push(
-        await startRealtime({
-          broker: new MemoryBroker({ backend }),
-          authenticate: ({ data }) => ({
-            user: String((data as { name?: string } | undefined)?.name ?? "anon"),
-            grants: [],
-          }),
-          namespaces: { room: { presence: true } },
-        }),
-      );
-    }
+    nodes.push(...(await startNodes(3, () => new MemoryBroker({ backend }))));
   });
-  after(async () => {
-    for (const n of nodes) {
-      await n.close();
-      await n.broker.close();
-    }
-  });
+  after(() => stopNodes(nodes));
 
   it("a publication on one node reaches subscribers on every node, once, in order", async () => {
-    const peers = await Promise.all(nodes.map((n) => Peer.connect(n.url)));
-    for (const { peer } of peers) await peer.request({ type: "subscribe", channel: "room:x" });
-    for (let i = 0; i < 30; i++) {
-      const from = peers[i % 3]!.peer;
-      await from.request({ type: "publish", channel: "room:x", data: i });
-    }
-    for (const { peer } of peers) {
-      const got = await peer.pushesUntil(30, (m) => m.type === "pub");
-      assert.deepEqual(
-        got.map((m) => m.data),
-        Array.from({ length: 30 }, (_, i) => i),
-      );
-      assert.deepEqual(
-        got.map((m) => m.offset),
-        Array.from({ length: 30 }, (_, i) => i + 1),
-      );
-      peer.close();
-    }
+    const peers = await assertFanOut(nodes, "room:x");
+    for (const { peer } of peers) peer.close();
   });
 
   it("a client resumes on another node and recovers exactly what it missed", async () => {
@@ -62,51 +40,24 @@ describe("realtime: several nodes over one broker", () => {
     await nodes[2]!.rt.publish("room:resume", "two");
     await nodes[0]!.rt.publish("room:resume", "three");
     const b = await Peer.connect(nodes[2]!.url);
-    const r = await b.peer.request({
-      type: "subscribe",
-      channel: "room:resume",
-      since: { offset: last.offset, epoch: last.epoch },
-    });
-    assert.equal(r.result.recovered, true);
-    assert.deepEqual(
-      r.result.publications.map((p: { data: string }) => p.data),
-      ["two", "three"],
-    );
+    await assertRecovers(b.peer, "room:resume", last, ["two", "three"]);
     b.peer.close();
   });
 
   it("presence is the same from every node, and follows joins and leaves on any node", async () => {
-    const ann = await Peer.connect(nodes[0]!.url, { data: { name: "ann" } });
-    const bob = await Peer.connect(nodes[1]!.url, { data: { name: "bob" } });
-    await ann.peer.request({ type: "subscribe", channel: "room:p" });
-    await bob.peer.request({ type: "subscribe", channel: "room:p" });
-    const join = await ann.peer.push((m) => m.type === "join" && m.member.user === "bob");
+    const { ann, bob, join } = await assertSharedPresence(nodes[0]!, nodes[1]!, "room:p");
     assert.equal(join.member.client, bob.reply.result.client);
-    const viaAnn = await ann.peer.request({ type: "presence", channel: "room:p" });
-    const viaBob = await bob.peer.request({ type: "presence", channel: "room:p" });
-    assert.equal(viaAnn.result.count, 2);
-    assert.deepEqual(viaAnn.result.members, viaBob.result.members);
-    bob.peer.cut();
-    const leave = await ann.peer.push((m) => m.type === "leave");
-    assert.equal(leave.member.user, "bob");
     ann.peer.close();
   });
 
   it("a node that dies without a word: its clients leave (leave pushes) when their entries expire", async () => {
-    const options = {
-      authenticate: ({ data }: { data?: unknown }) => ({
-        user: String((data as { name?: string } | undefined)?.name ?? "anon"),
-        grants: [],
-      }),
-      namespaces: { room: { presence: true } },
-    };
     const watcher = await startRealtime({
-      ...options,
+      ...namedUsersWithPresence,
       broker: new MemoryBroker({ backend }),
       presenceSweepMs: 50,
     });
     const doomed = await startRealtime({
-      ...options,
+      ...namedUsersWithPresence,
       broker: new MemoryBroker({ backend }),
       presenceTtlMs: 300,
     });

@@ -13,7 +13,26 @@ import {
   ErrorCode,
   RealtimeServer,
 } from "../../src/realtime/index.js";
-import { Peer, type Running, startRealtime, until } from "./helpers.js";
+import { assertRecovers, Peer, type Running, startRealtime, until } from "./helpers.js";
+
+/** Another node's broker over `backend`, with a handler that ignores what it is told. */
+async function anotherNode(backend: MemoryBackend): Promise<MemoryBroker> {
+  const other = new MemoryBroker({ backend });
+  await other.start({ publication() {}, join() {}, leave() {}, resync() {}, control() {} });
+  return other;
+}
+
+/** `other` publishes `data` on `channel` while `broker` is unsubscribed: the node misses it. */
+async function missOne(
+  broker: Broker,
+  other: MemoryBroker,
+  channel: string,
+  data: string,
+): Promise<void> {
+  await broker.unsubscribe(channel);
+  await other.publish(channel, { data, historySize: 100, historyTtlMs: 0, idempotencyTtlMs: 0 });
+  await broker.subscribe(channel);
+}
 
 describe("realtime server: connect and bad input", () => {
   let s: Running;
@@ -264,16 +283,7 @@ describe("realtime server: history and recovery", () => {
     first.peer.cut();
     for (let i = 0; i < 4; i++) await s.rt.publish(ch, `b${i}`);
     const again = await Peer.connect(s.url);
-    const r = await again.peer.request({
-      type: "subscribe",
-      channel: ch,
-      since: { offset: last.offset, epoch: last.epoch },
-    });
-    assert.equal(r.result.recovered, true);
-    assert.deepEqual(
-      r.result.publications.map((p: { data: string }) => p.data),
-      ["b0", "b1", "b2", "b3"],
-    );
+    const r = await assertRecovers(again.peer, ch, last, ["b0", "b1", "b2", "b3"]);
     assert.equal(r.result.offset, last.offset + 4);
     await s.rt.publish(ch, "live");
     const live = await again.peer.push((m) => m.type === "pub");
@@ -394,32 +404,15 @@ describe("realtime server: gaps and broker resync", () => {
       const { peer } = await Peer.connect(s.url);
       const sub = await peer.request({ type: "subscribe", channel: "g" });
       // Another node publishes while this node is not subscribed: this node misses offset +1.
-      const other = new MemoryBroker({ backend });
-      await other.start({ publication() {}, join() {}, leave() {}, resync() {}, control() {} });
-      await broker.unsubscribe("g");
-      await other.publish("g", {
-        data: "1",
-        historySize: 100,
-        historyTtlMs: 0,
-        idempotencyTtlMs: 1000,
-      });
-      await broker.subscribe("g");
+      const other = await anotherNode(backend);
+      await missOne(broker, other, "g", "1");
       await s.rt.publish("g", 2);
       const push = await peer.push((m) => m.type === "unsubscribed");
       assert.equal(push.channel, "g");
       assert.equal(push.resubscribe, true);
       assert.equal(push.code, DisconnectCode.INSUFFICIENT_STATE);
       assert.equal(peer.pubs("g").length, 0);
-      const r = await peer.request({
-        type: "subscribe",
-        channel: "g",
-        since: { offset: sub.result.offset, epoch: sub.result.epoch },
-      });
-      assert.equal(r.result.recovered, true);
-      assert.deepEqual(
-        r.result.publications.map((p: { data: number }) => p.data),
-        [1, 2],
-      );
+      await assertRecovers(peer, "g", sub.result, [1, 2]);
       peer.close();
       await other.close();
     } finally {
@@ -435,8 +428,7 @@ describe("realtime server: gaps and broker resync", () => {
       broker,
       namespaces: { "": { publish: "all" }, short: { historySize: 2, publish: "all" } },
     });
-    const other = new MemoryBroker({ backend }); // another node
-    await other.start({ publication() {}, join() {}, leave() {}, resync() {}, control() {} });
+    const other = await anotherNode(backend);
     const publishOther = (channel: string, data: string) =>
       other.publish(channel, {
         data: JSON.stringify(data),
@@ -525,8 +517,7 @@ describe("realtime server: a resync during a subscribe", () => {
       close: () => inner.close(),
     };
     const s = await startRealtime({ broker });
-    const other = new MemoryBroker({ backend }); // another node
-    await other.start({ publication() {}, join() {}, leave() {}, resync() {}, control() {} });
+    const other = await anotherNode(backend);
     try {
       const first = await Peer.connect(s.url);
       await first.peer.request({ type: "subscribe", channel: "r" });
@@ -544,14 +535,7 @@ describe("realtime server: a resync during a subscribe", () => {
       await read;
       // …when this node misses a publication (its subscription was lost) and the broker,
       // connected again, asks for a resync.
-      await inner.unsubscribe("r");
-      await other.publish("r", {
-        data: "2",
-        historySize: 100,
-        historyTtlMs: 0,
-        idempotencyTtlMs: 0,
-      });
-      await inner.subscribe("r");
+      await missOne(inner, other, "r", "2");
       handler!.resync();
       hold = undefined;
       release();
@@ -565,16 +549,7 @@ describe("realtime server: a resync during a subscribe", () => {
       const push = await late.peer.push((m) => m.type === "unsubscribed" && m.channel === "r");
       assert.equal(push.resubscribe, true);
       assert.equal(push.code, DisconnectCode.INSUFFICIENT_STATE);
-      const again = await late.peer.request({
-        type: "subscribe",
-        channel: "r",
-        since: { offset: reply.result.offset, epoch: reply.result.epoch },
-      });
-      assert.equal(again.result.recovered, true);
-      assert.deepEqual(
-        again.result.publications.map((p: { data: number }) => p.data),
-        [2],
-      );
+      await assertRecovers(late.peer, "r", reply.result, [2]);
       // The first subscriber was live: the node filled its gap from history, in order.
       const pubs = await first.peer.pushesUntil(2, (m) => m.type === "pub" && m.channel === "r");
       assert.deepEqual(

@@ -8,13 +8,14 @@
  * it again. A node is ready when it prints "Duplex is running on http://…".
  *
  * Everything is stopped by PID: `close()` (call it from an `after` hook), and, should the test
- * process exit without it, a synchronous SIGKILL of every node still running (redis-server and
- * nginx have the same hook in their modules). Nothing is ever killed by name.
+ * process exit without it, a synchronous SIGKILL of every node still running (support/processes.ts,
+ * as for redis-server and nginx). Nothing is ever killed by name.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { type Nginx, startNginx } from "./nginx.js";
 import { stablePort } from "./ports.js";
+import { isRunning, killOnExit, stopChild, tasksetWorks } from "./processes.js";
 import { type RedisServer, startRedis } from "./redis.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -84,32 +85,6 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-/** Node processes still running, killed synchronously if the process exits without close(). */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on("exit", () => {
-    for (const child of live) {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(child.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    }
-  });
-}
-
-let tasksetChecked: boolean | undefined;
-function tasksetWorks(): boolean {
-  tasksetChecked ??= spawnSync("taskset", ["-c", "0", "true"], { stdio: "ignore" }).status === 0;
-  return tasksetChecked;
-}
-
 class NodeProcess implements ClusterNode {
   readonly url: string;
   readonly realtimeUrl: string;
@@ -145,7 +120,7 @@ class NodeProcess implements ClusterNode {
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return isRunning(this.child);
   }
 
   output(): string {
@@ -188,8 +163,8 @@ async function spawnNode(
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  live.add(child);
-  child.once("exit", () => live.delete(child));
+  // Killed synchronously if the test process exits without close().
+  killOnExit(child);
   const node = new NodeProcess(index, name, port, child);
   const timeoutMs = options.readyTimeoutMs ?? 30_000;
   const ready = await new Promise<"ready" | "exited" | "timeout">((resolve) => {
@@ -234,21 +209,12 @@ async function startNode(
 }
 
 async function stopNode(node: NodeProcess, signal: NodeJS.Signals): Promise<NodeExit> {
-  if (node.running) {
-    node.child.kill(signal);
-    // A drain takes a few seconds; anything much longer is a hang.
-    const timer = setTimeout(() => {
-      if (node.running) node.child.kill("SIGKILL");
-    }, 15_000);
-    const exit = await node.exited;
-    clearTimeout(timer);
-    return exit;
-  }
+  // A drain takes a few seconds; anything much longer is a hang.
+  await stopChild(node.child, signal, 15_000);
   return node.exited;
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
-  installExitHook();
   if (!(options.nodes >= 1)) throw new RangeError("startCluster: at least one node");
   const redis = await startRedis();
   const nodes: NodeProcess[] = [];

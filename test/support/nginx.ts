@@ -10,7 +10,7 @@
  * loopback port (another one when it is taken). It is stopped by PID — its master, then any worker
  * left behind — and never by name, so other nginx processes on the machine are left alone.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { stablePort } from "./ports.js";
+import { exited, isRunning, killOnExit, signalPid, stopChild, tasksetWorks } from "./processes.js";
 
 /** The operators' example config, checked in. */
 export const DUPLEX_CONF = fileURLToPath(
@@ -124,22 +125,6 @@ function mainConf(dir: string, workerConnections: number): string {
   ].join("\n");
 }
 
-/** Running nginx masters, stopped synchronously (with their workers) if the process exits. */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on("exit", () => {
-    for (const child of live) killTree(child, "SIGKILL");
-  });
-}
-
-function running(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}
-
 /** Children of `pid` (nginx workers), from /proc. */
 function childrenOf(pid: number): number[] {
   try {
@@ -153,26 +138,11 @@ function childrenOf(pid: number): number[] {
 /** Signal the master and, first, its workers (a killed master would leave them running). */
 function killTree(child: ChildProcess, signal: NodeJS.Signals): void {
   const pid = child.pid;
-  if (pid === undefined || !running(child)) return;
+  if (pid === undefined || !isRunning(child)) return;
   if (signal === "SIGKILL") {
-    for (const worker of childrenOf(pid)) {
-      try {
-        process.kill(worker, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
+    for (const worker of childrenOf(pid)) signalPid(worker, "SIGKILL");
   }
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (!running(child)) return Promise.resolve();
-  return new Promise((resolve) => child.once("exit", () => resolve()));
+  signalPid(pid, signal);
 }
 
 function canConnect(host: string, port: number): Promise<boolean> {
@@ -186,13 +156,8 @@ function canConnect(host: string, port: number): Promise<boolean> {
   });
 }
 
-function tasksetWorks(): boolean {
-  return spawnSync("taskset", ["-c", "0", "true"], { stdio: "ignore" }).status === 0;
-}
-
 /** Start nginx in front of `backends` on a free loopback port. */
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
-  installExitHook();
   const template = options.template ?? readFileSync(DUPLEX_CONF, "utf8");
   const workerConnections = options.workerConnections ?? 8192;
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
@@ -237,15 +202,15 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
       proc.once("error", () => resolve(false));
     });
     if (!spawned) throw new Error("cannot run nginx (apt-get install nginx)");
-    live.add(proc);
-    proc.once("exit", () => live.delete(proc));
+    // Stopped synchronously, with its workers, if the test process exits without close().
+    killOnExit(proc, (c) => killTree(c, "SIGKILL"));
     proc.stderr!.on("data", (d: Buffer) => {
       stderr = (stderr + d.toString("utf8")).slice(-20_000);
     });
     child = proc;
     const deadline = Date.now() + readyTimeoutMs;
     while (Date.now() < deadline) {
-      if (!running(proc)) return /Address already in use/.test(stderr) ? "taken" : "ok";
+      if (!isRunning(proc)) return /Address already in use/.test(stderr) ? "taken" : "ok";
       // The pid file is written once the listening sockets are bound.
       let written = "";
       try {
@@ -275,7 +240,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
       if (outcome === "ok") break;
       if (attempt + 1 >= PORT_ATTEMPTS) throw new Error(`nginx found no free port:\n${log()}`);
     }
-    if (child === undefined || !running(child)) {
+    if (child === undefined || !isRunning(child)) {
       throw new Error(`nginx exited at start:\n${log()}`);
     }
   } catch (error) {
@@ -291,18 +256,14 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     url: `http://${HOST}:${port}`,
     dir,
     get pid() {
-      return running(master) ? master.pid : undefined;
+      return isRunning(master) ? master.pid : undefined;
     },
     conf,
     log,
     close() {
       closing ??= (async () => {
-        if (running(master)) {
-          killTree(master, "SIGTERM"); // fast shutdown: the master stops its workers
-          const timer = setTimeout(() => killTree(master, "SIGKILL"), 5000);
-          await exited(master);
-          clearTimeout(timer);
-        }
+        // SIGTERM: a fast shutdown, the master stops its workers.
+        await stopChild(master, "SIGTERM", 5000, killTree);
         rmSync(dir, { recursive: true, force: true });
       })();
       return closing;

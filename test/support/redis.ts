@@ -13,6 +13,7 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { isRunning, killOnExit, stopChild } from "./processes.js";
 
 export interface RedisServerOptions {
   /** Extra redis-server arguments, appended after the defaults (later ones win). */
@@ -54,11 +55,10 @@ const HOST = "127.0.0.1";
 const PORT_ATTEMPTS = 10;
 
 /**
- * Servers still running and directories not removed yet: if the test process exits without
- * `close()` (a failed test, or a test that only called `stop()`), the servers are killed and the
- * directories removed synchronously on exit.
+ * Directories not removed yet: if the test process exits without `close()` (a failed test, or a
+ * test that only called `stop()`), they are removed synchronously on exit (and the servers killed:
+ * killOnExit).
  */
-const live = new Set<ChildProcess>();
 const dirs = new Set<string>();
 let exitHookInstalled = false;
 
@@ -66,15 +66,6 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on("exit", () => {
-    for (const child of live) {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(child.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    }
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 }
@@ -115,11 +106,6 @@ function serverPid(host: string, port: number, timeoutMs = 1000): Promise<number
   });
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once("exit", () => resolve()));
-}
-
 function logTail(dir: string): string {
   try {
     const text = readFileSync(join(dir, "redis.log"), "utf8");
@@ -152,7 +138,7 @@ class Server implements RedisServer {
   }
   get running(): boolean {
     const c = this.#child;
-    return c !== undefined && c.exitCode === null && c.signalCode === null;
+    return c !== undefined && isRunning(c);
   }
 
   /** Start on `port`; false when the server exited before answering (e.g. the port was taken). */
@@ -188,8 +174,7 @@ class Server implements RedisServer {
     // A server someone forgot to close must not keep the test process alive: the exit hook
     // kills it. (stop() holds the process open with its grace timer while it waits.)
     child.unref();
-    live.add(child);
-    child.once("exit", () => live.delete(child));
+    killOnExit(child);
     this.#child = child;
     this.#port = port;
     const deadline = Date.now() + this.readyTimeoutMs;
@@ -229,16 +214,7 @@ class Server implements RedisServer {
   }
 
   async #signal(signal: NodeJS.Signals, graceMs: number): Promise<void> {
-    const child = this.#child;
-    if (child === undefined || !this.running || child.pid === undefined) return;
-    process.kill(child.pid, signal);
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-        process.kill(child.pid, "SIGKILL");
-      }
-    }, graceMs);
-    await exited(child);
-    clearTimeout(timer);
+    if (this.#child !== undefined) await stopChild(this.#child, signal, graceMs);
   }
 
   stop(): Promise<void> {

@@ -23,7 +23,7 @@ import {
   type TransportKind,
 } from "../../../src/realtime/client/node.js";
 import { type HttpProxy, startHttpProxy } from "../../support/http-proxy.js";
-import { startRelay } from "../../support/tcp-proxy.js";
+import { type Relay, startRelay } from "../../support/tcp-proxy.js";
 import { type Running, startRealtime, until } from "../helpers.js";
 
 const FAST: RealtimeClientOptions = {
@@ -93,6 +93,26 @@ const serverOptions = {
   }),
   httpTransports: { keepaliveMs: 300, pollTimeoutMs: 300 },
 };
+
+/**
+ * A server with `serverOptions` behind an HTTP proxy made with `proxyOptions`, started before the
+ * suite's tests and closed after them: the tests read `s` and `proxy`.
+ */
+function serverBehindProxy(proxyOptions: Parameters<typeof startHttpProxy>[1] = {}): {
+  readonly s: Running;
+  readonly proxy: HttpProxy;
+} {
+  const env = {} as { s: Running; proxy: HttpProxy };
+  before(async () => {
+    env.s = await startRealtime(serverOptions);
+    env.proxy = await startHttpProxy([env.s.port], proxyOptions);
+  });
+  after(async () => {
+    await env.proxy.close();
+    await env.s.close();
+  });
+  return env;
+}
 
 for (const kind of ["websocket", "sse", "polling"] as const) {
   describe(`client on ${kind} only`, () => {
@@ -299,24 +319,15 @@ describe("one client, two nodes behind a per-request round-robin proxy", () => {
 });
 
 describe("fallback when WebSockets do not get through", () => {
-  let s: Running;
-  let proxy: HttpProxy;
-  before(async () => {
-    s = await startRealtime(serverOptions);
-    proxy = await startHttpProxy([s.port]);
-  });
-  after(async () => {
-    await proxy.close();
-    await s.close();
-  });
+  const env = serverBehindProxy();
 
-  const url = (): string => `ws://127.0.0.1:${proxy.port}/realtime`;
+  const url = (): string => `ws://127.0.0.1:${env.proxy.port}/realtime`;
 
   async function works(client: RealtimeClient, channel: string): Promise<void> {
     const got = collect<string>(client, channel);
     await subscribed(client, channel);
     await client.publish(channel, "from the client");
-    await s.rt.publish(channel, "from the server");
+    await env.s.rt.publish(channel, "from the server");
     await until(() => got.length >= 2, 5000, "publications");
     assert.deepEqual(
       got.map((p) => p.data),
@@ -328,8 +339,8 @@ describe("fallback when WebSockets do not get through", () => {
     "a proxy that refuses the upgrade: SSE, at once, without a disconnected event",
     T,
     async () => {
-      proxy.upgrades = "refuse";
-      proxy.buffering = false;
+      env.proxy.upgrades = "refuse";
+      env.proxy.buffering = false;
       const client = newClient(url(), { probeIntervalMs: 0 });
       const states: string[] = [];
       client.on("state", (e) => states.push(e.state));
@@ -344,8 +355,8 @@ describe("fallback when WebSockets do not get through", () => {
     "a proxy that accepts the upgrade but passes no frame: SSE after the connect timeout",
     T,
     async () => {
-      proxy.upgrades = "swallow";
-      proxy.buffering = false;
+      env.proxy.upgrades = "swallow";
+      env.proxy.buffering = false;
       const client = newClient(url(), { connectTimeoutMs: 500, probeIntervalMs: 0 });
       await connected(client);
       assert.equal(client.transport, "sse");
@@ -354,8 +365,8 @@ describe("fallback when WebSockets do not get through", () => {
   );
 
   it("a proxy that buffers responses: SSE never arrives, long-polling works", T, async () => {
-    proxy.upgrades = "refuse";
-    proxy.buffering = true;
+    env.proxy.upgrades = "refuse";
+    env.proxy.buffering = true;
     const client = newClient(url(), { connectTimeoutMs: 500, probeIntervalMs: 0 });
     const transports: TransportKind[] = [];
     client.on("transport", (e) => transports.push(e.transport));
@@ -369,8 +380,8 @@ describe("fallback when WebSockets do not get through", () => {
     "a transport that worked is retried with backoff before the client falls back",
     T,
     async () => {
-      proxy.upgrades = "pass";
-      proxy.buffering = false;
+      env.proxy.upgrades = "pass";
+      env.proxy.buffering = false;
       const client = newClient(url(), { probeIntervalMs: 0 });
       await connected(client);
       assert.equal(client.transport, "websocket");
@@ -380,8 +391,8 @@ describe("fallback when WebSockets do not get through", () => {
       client.on("disconnected", () => log.push("disconnected"));
       client.on("transport", (e) => log.push(e.transport));
       // From now on the proxy refuses upgrades; the open WebSocket is cut.
-      proxy.upgrades = "refuse";
-      proxy.cutAll();
+      env.proxy.upgrades = "refuse";
+      env.proxy.cutAll();
       await until(() => log.includes("sse"), 10_000, "the fallback");
       // The cut, then three refused attempts on the WebSocket, each reported; then SSE.
       assert.deepEqual(log, [
@@ -391,7 +402,7 @@ describe("fallback when WebSockets do not get through", () => {
         "disconnected",
         "sse",
       ]);
-      await s.rt.publish("fb-proven", 1);
+      await env.s.rt.publish("fb-proven", 1);
       await until(() => got.length === 1, 5000, "delivered over SSE");
     },
   );
@@ -459,25 +470,16 @@ describe("HTTP transports: a server that is not duplex.v1", () => {
 });
 
 describe("probing back to WebSocket", () => {
-  let s: Running;
-  let proxy: HttpProxy;
-  before(async () => {
-    s = await startRealtime(serverOptions);
-    proxy = await startHttpProxy([s.port]);
-  });
-  after(async () => {
-    await proxy.close();
-    await s.close();
-  });
+  const env = serverBehindProxy();
 
   for (const start of ["sse", "polling"] as const) {
     it(
       `from ${start}: moves to WebSocket once it passes; no publication lost or doubled`,
       T,
       async () => {
-        proxy.upgrades = "refuse";
-        proxy.buffering = start === "polling";
-        const client = newClient(`ws://127.0.0.1:${proxy.port}/realtime`, {
+        env.proxy.upgrades = "refuse";
+        env.proxy.buffering = start === "polling";
+        const client = newClient(`ws://127.0.0.1:${env.proxy.port}/realtime`, {
           connectTimeoutMs: 500,
           probeIntervalMs: 100,
           data: { name: "fay" },
@@ -495,13 +497,13 @@ describe("probing back to WebSocket", () => {
           // The client and the server publish in turn; the client's publishes are not awaited
           // one by one, so some are in flight when the connection moves.
           if (i % 2 === 0) acks.push(client.publish(channel, i));
-          else await s.rt.publish(channel, i);
+          else await env.s.rt.publish(channel, i);
           i++;
           await new Promise((r) => setImmediate(r));
         };
         for (let k = 0; k < 20; k++) await step();
-        proxy.buffering = false;
-        proxy.upgrades = "pass";
+        env.proxy.buffering = false;
+        env.proxy.upgrades = "pass";
         while ((client.transport as TransportKind) !== "websocket") await step();
         for (let k = 0; k < 20; k++) await step();
         const offsets = (await Promise.all(acks)).map((a) => a.offset);
@@ -536,9 +538,9 @@ describe("probing back to WebSocket", () => {
     "from polling, while WebSocket stays blocked: moves up to SSE once streams pass",
     T,
     async () => {
-      proxy.upgrades = "refuse";
-      proxy.buffering = true;
-      const client = newClient(`ws://127.0.0.1:${proxy.port}/realtime`, {
+      env.proxy.upgrades = "refuse";
+      env.proxy.buffering = true;
+      const client = newClient(`ws://127.0.0.1:${env.proxy.port}/realtime`, {
         connectTimeoutMs: 500,
         probeIntervalMs: 100,
         data: { name: "gus" },
@@ -551,15 +553,15 @@ describe("probing back to WebSocket", () => {
         const channel = "probe-up-to-sse";
         const got = collect<number>(client, channel);
         await subscribed(client, channel);
-        await s.rt.publish(channel, 0);
+        await env.s.rt.publish(channel, 0);
         // Streams pass now, WebSockets still do not: the WebSocket probe fails, the SSE one wins.
-        proxy.buffering = false;
+        env.proxy.buffering = false;
         let n = 1;
         while ((client.transport as TransportKind) !== "sse") {
-          await s.rt.publish(channel, n++);
+          await env.s.rt.publish(channel, n++);
           await new Promise((r) => setTimeout(r, 20));
         }
-        for (let k = 0; k < 5; k++) await s.rt.publish(channel, n++);
+        for (let k = 0; k < 5; k++) await env.s.rt.publish(channel, n++);
         await until(() => got.length >= n, 10_000, "every publication");
         assert.deepEqual(
           got.map((p) => p.data),
@@ -591,15 +593,28 @@ describe("HTTP transports: reopening with positions, silent connections", () => 
   });
   after(() => s.close());
 
+  /** A client on `kind` only, connected through a relay whose connections the test can silence. */
+  async function throughRelay(
+    kind: TransportKind,
+  ): Promise<{ relay: Relay; client: RealtimeClient }> {
+    const relay = await startRelay(s.port);
+    try {
+      const client = newClient(`ws://127.0.0.1:${relay.port}/realtime`, { transports: [kind] });
+      await connected(client);
+      return { relay, client };
+    } catch (error) {
+      await relay.close();
+      throw error;
+    }
+  }
+
   for (const kind of ["sse", "polling"] as const) {
     it(
       `${kind}: a reopen that cannot recover tells the subscription recovered:false`,
       T,
       async () => {
-        const relay = await startRelay(s.port);
+        const { relay, client } = await throughRelay(kind);
         try {
-          const client = newClient(`ws://127.0.0.1:${relay.port}/realtime`, { transports: [kind] });
-          await connected(client);
           const channel = `short:${kind}`;
           const got = collect<number>(client, channel);
           const events: SubscribedEvent[] = [];
@@ -639,10 +654,8 @@ describe("HTTP transports: reopening with positions, silent connections", () => 
       `${kind}: a connection that goes silent is let go after the keepalive and reopened: no reconnect, nothing lost`,
       T,
       async () => {
-        const relay = await startRelay(s.port);
+        const { relay, client } = await throughRelay(kind);
         try {
-          const client = newClient(`ws://127.0.0.1:${relay.port}/realtime`, { transports: [kind] });
-          await connected(client);
           const id = client.clientId;
           const channel = `silent-${kind}`;
           const got = collect<number>(client, channel);
@@ -711,23 +724,14 @@ describe("HTTP transports: token refresh", () => {
 });
 
 describe("HTTP transports: a stream or poll cut by a proxy is reopened, the connection goes on", () => {
-  let s: Running;
-  let proxy: HttpProxy;
-  before(async () => {
-    s = await startRealtime(serverOptions);
-    proxy = await startHttpProxy([s.port], { upgrades: "refuse" });
-  });
-  after(async () => {
-    await proxy.close();
-    await s.close();
-  });
+  const env = serverBehindProxy({ upgrades: "refuse" });
 
   for (const kind of ["sse", "polling"] as const) {
     it(
       `${kind}: same client id, no state change, no leave or join; every publication once, in order`,
       T,
       async () => {
-        const observer = newClient(s.url, { transports: ["websocket"], data: { name: "obs" } });
+        const observer = newClient(env.s.url, { transports: ["websocket"], data: { name: "obs" } });
         await connected(observer);
         const room = `room:cut-${kind}`;
         const feed = `cut-feed-${kind}`;
@@ -737,7 +741,7 @@ describe("HTTP transports: a stream or poll cut by a proxy is reopened, the conn
         observer.channel(room).on("join", (m) => joins.push(m.client));
         observer.channel(room).on("leave", (m) => leaves.push(m.client));
 
-        const client = newClient(`ws://127.0.0.1:${proxy.port}/realtime`, {
+        const client = newClient(`ws://127.0.0.1:${env.proxy.port}/realtime`, {
           transports: [kind],
           data: { name: "hal" },
         });
@@ -756,8 +760,8 @@ describe("HTTP transports: a stream or poll cut by a proxy is reopened, the conn
         const received = (): number => inRoom.length + inFeed.length;
         for (let i = 0; i < N; i++) {
           if (i % 12 === 4) await until(() => received() === i, 5000, `caught up at ${i}`);
-          await s.rt.publish(i % 2 === 0 ? room : feed, i);
-          if (i % 12 === 4) proxy.cutAll();
+          await env.s.rt.publish(i % 2 === 0 ? room : feed, i);
+          if (i % 12 === 4) env.proxy.cutAll();
           await tick();
         }
         await until(() => received() === N, 10_000, "every publication");
@@ -975,68 +979,51 @@ describe("HTTP transports: what is reopened, how often, and what is not", () => 
     // ends; the poll after the one that carried it gets the answer.
     const firstFailure = kind === "sse" ? 1 : 2;
 
-    it(
-      `${kind}: before the connect reply, a 503 fails the attempt at once (no reopen)`,
-      T,
-      async () => {
-        const server = await scripted(false, 503);
+    const cases: ReadonlyArray<{
+      readonly name: string;
+      readonly connect: boolean;
+      readonly answer: number | "page";
+      readonly expected: { opens: number; code: number; connected: boolean };
+    }> = [
+      {
+        name: "before the connect reply, a 503 fails the attempt at once (no reopen)",
+        connect: false,
+        answer: 503,
+        expected: { opens: 1, code: 1006, connected: false },
+      },
+      {
+        name: "after the connect reply, 503s: two reopens, then the socket fails",
+        connect: true,
+        answer: 503,
+        expected: { opens: firstFailure + 2, code: 1006, connected: true },
+      },
+      {
+        name: "after the connect reply, a 403 fails the socket (no reopen for it)",
+        connect: true,
+        answer: 403,
+        // SSE: the stream that ended was reopened once, and that reopen got the 403.
+        expected: { opens: 2, code: 1006, connected: true },
+      },
+      {
+        name: "after the connect reply, a page that is not duplex.v1: no busy loop",
+        connect: true,
+        answer: "page",
+        // SSE: a 200 that does not start as duplex.v1 is no answer: two reopens, as for 503s.
+        // Polling: not duplex.v1 fails the socket at once.
+        expected: { opens: kind === "sse" ? 3 : 2, code: 1006, connected: true },
+      },
+    ];
+    for (const { name, connect, answer, expected } of cases) {
+      it(`${kind}: ${name}`, T, async () => {
+        const server = await scripted(connect, answer);
         try {
           const r = await untilDisconnected(server.url, kind, server.opens);
-          assert.deepEqual(r, { opens: 1, code: 1006, connected: false });
+          assert.deepEqual(r, expected);
         } finally {
           await server.close();
         }
-      },
-    );
-
-    it(
-      `${kind}: after the connect reply, 503s: two reopens, then the socket fails`,
-      T,
-      async () => {
-        const server = await scripted(true, 503);
-        try {
-          const r = await untilDisconnected(server.url, kind, server.opens);
-          assert.deepEqual(r, { opens: firstFailure + 2, code: 1006, connected: true });
-        } finally {
-          await server.close();
-        }
-      },
-    );
-
-    it(
-      `${kind}: after the connect reply, a 403 fails the socket (no reopen for it)`,
-      T,
-      async () => {
-        const server = await scripted(true, 403);
-        try {
-          const r = await untilDisconnected(server.url, kind, server.opens);
-          // SSE: the stream that ended was reopened once, and that reopen got the 403.
-          assert.deepEqual(r, { opens: 2, code: 1006, connected: true });
-        } finally {
-          await server.close();
-        }
-      },
-    );
-
-    it(
-      `${kind}: after the connect reply, a page that is not duplex.v1: no busy loop`,
-      T,
-      async () => {
-        const server = await scripted(true, "page");
-        try {
-          const r = await untilDisconnected(server.url, kind, server.opens);
-          // SSE: a 200 that does not start as duplex.v1 is no answer: two reopens, as for 503s.
-          // Polling: not duplex.v1 fails the socket at once.
-          assert.deepEqual(r, {
-            opens: kind === "sse" ? 3 : 2,
-            code: 1006,
-            connected: true,
-          });
-        } finally {
-          await server.close();
-        }
-      },
-    );
+      });
+    }
   }
 });
 

@@ -1,5 +1,6 @@
 /**
- * The nickname, shared with the chat through localStorage (`duplex.nickname`). It is stored as
+ * The nickname of the cursors and stats pages, shared with the chat through localStorage
+ * (`duplex.nickname`). It is stored as
  * JSON (a JSON string, like apps/shared/storage.ts writes); a plain string is read too, and so is
  * the chat's own key as a fallback. The server checks the name again (1 to 32 characters after
  * trimming, no control characters); this is the same rule, so the form can say no before a
