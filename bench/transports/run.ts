@@ -8,6 +8,8 @@
  *   npm run bench:transports -- --payload 1000  payload size (bytes of the JSON `pad` string)
  *   npm run bench:transports -- --rate 200      deliveries per second in the "deliver" scenario
  *   npm run bench:transports -- --json out.json also write the results as JSON
+ *   npm run bench:transports -- --compression   the server compresses: permessage-deflate for
+ *                                               WebSocket, gzip for SSE and long-polling
  *
  * Layout: one process, loopback only. A RealtimeServer (MemoryBroker, default options but
  * publish "all") and the
@@ -50,8 +52,10 @@ const { values } = parseArgs({
     payload: { type: "string", default: "100" },
     rate: { type: "string", default: "100" },
     json: { type: "string" },
+    compression: { type: "boolean", default: false },
   },
 });
+const COMPRESSION = values.compression === true;
 const N = Number(values.messages);
 const PAD = "x".repeat(Number(values.payload));
 const RATE = Number(values.rate);
@@ -126,7 +130,12 @@ interface Setup {
 async function start(options: Partial<RealtimeServerOptions> = {}, ping = {}): Promise<Setup> {
   const broker = new MemoryBroker();
   // Publishing to a channel one is not subscribed to is allowed (the "publish" scenarios).
-  const rt = new RealtimeServer({ broker, namespaces: { "": { publish: "all" } }, ...options });
+  const rt = new RealtimeServer({
+    broker,
+    namespaces: { "": { publish: "all" } },
+    ...options,
+    httpTransports: { ...options.httpTransports, compression: COMPRESSION },
+  });
   await rt.start();
   const server = http.createServer((req, res) => {
     if (!rt.handleHttp(req, res)) {
@@ -134,7 +143,7 @@ async function start(options: Partial<RealtimeServerOptions> = {}, ping = {}): P
       res.end();
     }
   });
-  rt.attach(server, "/realtime", ping);
+  rt.attach(server, "/realtime", { ...ping, perMessageDeflate: COMPRESSION });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const relay = await countingRelay((server.address() as net.AddressInfo).port);
   return {
@@ -301,7 +310,10 @@ for (const t of TRANSPORTS) {
 const payload = JSON.stringify({ t: 0, pad: PAD }).length;
 console.log(
   `\n${N} messages per scenario, payload ${PAD.length} B of pad (${payload} B of JSON data), ` +
-    `deliveries at ${RATE}/s, Node ${process.version}, loopback\n`,
+    `deliveries at ${RATE}/s, Node ${process.version}, loopback` +
+    (COMPRESSION
+      ? ", compression on (the pad is one repeated character: a best case for deflate)\n"
+      : "\n"),
 );
 /** "bytes/msg (up+down)" and "p50 / p99 / max ms" of a deliver or publish measurement. */
 const bytes = (t: Traffic): string => `${f0(t.bytesPerMessage)} (${f0(t.up)}+${f0(t.down)})`;

@@ -28,6 +28,8 @@
 
 import { createHash } from "node:crypto";
 import type * as http from "node:http";
+import type { Writable } from "node:stream";
+import * as zlib from "node:zlib";
 import type { SendResult, ServerOptions } from "../server/index.js";
 import { AuthError, type Identity, isGranted, type Operation, onExpiry } from "./auth.js";
 import { Membership } from "./channel.js";
@@ -66,7 +68,22 @@ export interface HttpTransportOptions {
    * this while it holds one. @default 15_000
    */
   readonly presenceTtlMs?: number;
+  /**
+   * gzip the responses of clients that accept it: an SSE stream (flushed after every event)
+   * and long-poll answers of COMPRESS_MIN_BYTES or more. Each compressed SSE stream holds a
+   * small deflate state (a 1 KiB window: about 12 KiB). @default false
+   */
+  readonly compression?: boolean;
 }
+
+/** Long-poll answers shorter than this are sent as they are, even with `compression`. */
+const COMPRESS_MIN_BYTES = 512;
+/** Deflate settings of a compressed SSE stream: small state, flushed after every write. */
+const SSE_GZIP: zlib.ZlibOptions = {
+  windowBits: 10,
+  memLevel: 4,
+  flush: zlib.constants.Z_SYNC_FLUSH,
+};
 
 /** The Origin policy of a path, as for WebSocket upgrades (`allowedOrigins`). */
 export type OriginPolicy = ServerOptions["allowedOrigins"];
@@ -134,6 +151,7 @@ export class HttpTransport {
   readonly maxCommandsPerRequest: number;
   readonly maxBufferedBytes: number;
   readonly presenceTtlMs: number;
+  readonly compression: boolean;
   private readonly refreshTimer: ReturnType<typeof setInterval>;
   /** Base path (e.g. "/realtime") → its Origin policy. */
   private readonly routes = new Map<string, { allowedOrigins: OriginPolicy }>();
@@ -163,6 +181,7 @@ export class HttpTransport {
     );
     this.maxBufferedBytes = positive("maxBufferedBytes", options.maxBufferedBytes, 4 * 1024 * 1024);
     this.presenceTtlMs = positive("presenceTtlMs", options.presenceTtlMs, 15_000);
+    this.compression = options.compression ?? false;
     this.refreshTimer = setInterval(
       () => this.hub.refreshPresence(this.streams.values()),
       Math.max(1, Math.floor(this.presenceTtlMs / 3)),
@@ -592,6 +611,8 @@ class HttpStream implements HubSession {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Cancels the disconnect at the token's expiry. */
   private cancelExpiry: () => void = () => undefined;
+  /** SSE with `compression`, for a client that accepts gzip: the deflate stream. */
+  private gzip: zlib.Gzip | undefined;
 
   constructor(
     /** The client's id (info.client), the same for all its requests. */
@@ -621,16 +642,39 @@ class HttpStream implements HubSession {
     return this.transport.hub;
   }
 
+  /** Whether the response may be gzipped (the option, and the client accepts it). */
+  private get gzipAccepted(): boolean {
+    if (!this.transport.compression) return false;
+    const accepted = this.request.headers["accept-encoding"];
+    return typeof accepted === "string" && /\bgzip\b/i.test(accepted);
+  }
+
   /** Response headers (SSE: at once, with a first comment proving the stream flows). */
   start(): void {
-    this.res.on("close", () => this.finish(false));
+    this.res.on("close", () => {
+      this.gzip?.destroy(); // its deflate state goes now, not with the garbage collector
+      this.finish(false);
+    });
     if (this.kind !== "sse") return;
+    const gzip = this.gzipAccepted;
     this.res.writeHead(200, {
       "Content-Type": "text/event-stream; charset=utf-8",
       "Cache-Control": "no-store, no-transform",
       "X-Accel-Buffering": "no",
+      ...(this.transport.compression ? { Vary: "Accept-Encoding" } : {}),
+      ...(gzip ? { "Content-Encoding": "gzip" } : {}),
     });
-    this.res.write(": duplex.v1\n\n");
+    if (gzip) {
+      this.gzip = zlib.createGzip(SSE_GZIP);
+      this.gzip.on("error", () => this.res.destroy());
+      this.gzip.pipe(this.res);
+    }
+    this.out.write(": duplex.v1\n\n");
+  }
+
+  /** Where SSE bytes go: the gzip stream in front of the response, or the response. */
+  private get out(): Writable {
+    return this.gzip ?? this.res;
   }
 
   connected(identity: Identity): void {
@@ -643,7 +687,7 @@ class HttpStream implements HubSession {
       this.disconnect(DisconnectCode.TOKEN_EXPIRED),
     );
     if (this.kind === "sse") {
-      this.timer = setInterval(() => this.res.write(":\n\n"), this.transport.keepaliveMs);
+      this.timer = setInterval(() => this.out.write(":\n\n"), this.transport.keepaliveMs);
       this.timer.unref?.();
     }
   }
@@ -664,7 +708,7 @@ class HttpStream implements HubSession {
   write(text: string, news: boolean): void {
     if (this.ended) return;
     if (this.kind === "sse") {
-      this.res.write(`data: ${text}\n\n`);
+      this.out.write(`data: ${text}\n\n`);
       return;
     }
     this.batch.push(text);
@@ -686,15 +730,20 @@ class HttpStream implements HubSession {
   end(): void {
     if (this.ended) return;
     if (this.kind === "poll" && !this.res.headersSent) {
-      const body = this.batch.length === 0 ? "" : `${this.batch.join("\n")}\n`;
+      const text = this.batch.length === 0 ? "" : `${this.batch.join("\n")}\n`;
+      let body = Buffer.from(text, "utf8");
+      const gzip = body.length >= COMPRESS_MIN_BYTES && this.gzipAccepted;
+      if (gzip) body = zlib.gzipSync(body);
       this.res.writeHead(200, {
         "Content-Type": NDJSON,
         "Cache-Control": "no-store",
-        "Content-Length": Buffer.byteLength(body),
+        "Content-Length": body.length,
+        ...(this.transport.compression ? { Vary: "Accept-Encoding" } : {}),
+        ...(gzip ? { "Content-Encoding": "gzip" } : {}),
       });
       this.res.end(body);
     } else {
-      this.res.end();
+      this.out.end();
     }
     this.finish(false);
   }
@@ -753,18 +802,23 @@ class HttpStream implements HubSession {
   // --- Subscriber ----------------------------------------------------------------------------
 
   bufferedAmount(): number {
-    return this.kind === "sse" ? this.res.writableLength : this.batchBytes;
+    if (this.kind !== "sse") return this.batchBytes;
+    const gzip = this.gzip;
+    return (
+      this.res.writableLength + (gzip === undefined ? 0 : gzip.writableLength + gzip.readableLength)
+    );
   }
 
   writePub(_frame: Uint8Array, text: string): SendResult {
     if (this.ended) return "dropped";
     this.write(text, true);
     if (this.kind === "poll") return "queued";
-    if (this.res.writableLength > this.transport.maxBufferedBytes) {
+    const buffered = this.bufferedAmount();
+    if (buffered > this.transport.maxBufferedBytes) {
       this.disconnect(DisconnectCode.SLOW);
       return "dropped";
     }
-    return this.res.writableLength > 0 ? "queued" : "sent";
+    return buffered > 0 ? "queued" : "sent";
   }
 
   lostPosition(channel: string): void {
@@ -787,7 +841,7 @@ class HttpStream implements HubSession {
   }
 
   onDrainOnce(callback: () => void): void {
-    if (this.kind === "sse") this.res.once("drain", callback);
+    if (this.kind === "sse") this.out.once("drain", callback);
     else queueMicrotask(callback); // a poll is answered as soon as it has something
   }
 }

@@ -5,7 +5,10 @@
  * client served by two nodes over one shared broker, its requests alternating between them.
  */
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import * as http from "node:http";
 import { after, before, describe, it } from "node:test";
+import * as zlib from "node:zlib";
 import { SignJWT } from "jose";
 import { MemoryBackend, MemoryBroker } from "../../src/broker/index.js";
 import { clientIdOf, DisconnectCode, ErrorCode } from "../../src/realtime/index.js";
@@ -701,4 +704,159 @@ describe("HTTP transports: a node that shuts down", () => {
       await staying.broker.close();
     }
   });
+});
+
+describe("HTTP transports: compression", () => {
+  /** POST `body` with node:http (no automatic decompression): status, headers, raw chunks. */
+  function rawPost(
+    url: string,
+    body: Msg,
+    headers: Record<string, string>,
+  ): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(url, { method: "POST", headers }, resolve);
+      req.on("error", reject);
+      req.end(JSON.stringify(body));
+    });
+  }
+  const GZIP = { "accept-encoding": "gzip, deflate" };
+
+  let on: Running;
+  let off: Running;
+  before(async () => {
+    on = await startRealtime({ httpTransports: { compression: true, pollTimeoutMs: 5000 } });
+    off = await startRealtime({ httpTransports: { pollTimeoutMs: 5000 } });
+  });
+  after(async () => {
+    await on.close();
+    await off.close();
+  });
+
+  it("SSE: gzipped for clients that accept it, each event flushed as it is written", async () => {
+    const peer = new HttpPeer(base(on));
+    const res = await rawPost(
+      `${base(on)}/sse`,
+      peer.openBody([{ id: 2, type: "subscribe", channel: "z" }], {}),
+      GZIP,
+    );
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers["content-encoding"], "gzip");
+    assert.equal(res.headers.vary, "Accept-Encoding");
+    const gunzip = zlib.createGunzip();
+    res.pipe(gunzip);
+    let text = "";
+    gunzip.on("data", (chunk: Buffer) => {
+      text += chunk.toString("utf8");
+    });
+    const frames = (): Msg[] =>
+      text
+        .split("\n")
+        .filter((l) => l.startsWith("data: "))
+        .map((l) => JSON.parse(l.slice(6)) as Msg);
+    // The preamble, the connect reply and the subscribe reply arrive without more traffic.
+    await until(() => frames().length === 2, 5000, "the replies, decompressed");
+    assert.ok(text.startsWith(": duplex.v1\n\n"));
+    for (let i = 0; i < 5; i++) {
+      await on.rt.publish("z", { i, text: "a repetitive payload ".repeat(4) });
+      await until(() => frames().length === 3 + i, 5000, `publication ${i}, flushed`);
+    }
+    assert.deepEqual(
+      frames()
+        .slice(2)
+        .map((m) => m.data.i),
+      [0, 1, 2, 3, 4],
+    );
+    res.destroy();
+  });
+
+  it("SSE: plain for clients that do not accept gzip, and when the option is off", async () => {
+    for (const [server, headers] of [
+      [on, {}],
+      [off, GZIP],
+    ] as const) {
+      const peer = new HttpPeer(base(server));
+      const res = await rawPost(`${base(server)}/sse`, peer.openBody([], {}), headers);
+      assert.equal(res.headers["content-encoding"], undefined);
+      const first = await new Promise<string>((resolve) =>
+        res.once("data", (chunk: Buffer) => resolve(chunk.toString("utf8"))),
+      );
+      assert.ok(first.startsWith(": duplex.v1"), first);
+      res.destroy();
+    }
+  });
+
+  it("long-polling: answers of 512 bytes or more are gzipped, shorter ones are not", async () => {
+    const peer = new HttpPeer(base(on));
+    const small = await rawPost(`${base(on)}/poll`, peer.openBody([], {}), GZIP);
+    assert.equal(small.headers["content-encoding"], undefined, "the connect reply alone is short");
+    small.resume();
+    for (let i = 0; i < 5; i++) await on.rt.publish("big", { i, pad: "x".repeat(200) });
+    const res = await rawPost(
+      `${base(on)}/poll`,
+      peer.openBody(
+        [{ id: 2, type: "subscribe", channel: "big", since: { offset: 0, epoch: "" } }],
+        {
+          resume: true,
+        },
+      ),
+      GZIP,
+    );
+    assert.equal(res.headers["content-encoding"], "gzip");
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks);
+    assert.equal(Number(res.headers["content-length"]), raw.length);
+    const lines = zlib.gunzipSync(raw).toString("utf8").trim().split("\n");
+    const reply = JSON.parse(lines[0]!) as Msg;
+    assert.deepEqual(
+      reply.result.publications.map((p: Msg) => p.data.i),
+      [0, 1, 2, 3, 4],
+    );
+    assert.ok(raw.length < 600, `${raw.length} bytes for ~1.3 KB of frames`);
+  });
+});
+
+describe("HTTP transports: a stream that is not read", () => {
+  for (const compression of [false, true]) {
+    it(`SSE${compression ? " (gzip)" : ""}: the slow-consumer policy ends it, bytes queued in the deflate stream counted; the others go on`, async () => {
+      const s = await startRealtime({
+        namespaces: { feed: { slowConsumer: "disconnect", maxQueueBytes: 256 * 1024 } },
+        httpTransports: { compression },
+      });
+      try {
+        const { peer: healthy } = await Peer.connect(s.url);
+        await healthy.request({ type: "subscribe", channel: "feed:x" });
+        const peer = new HttpPeer(base(s));
+        const body = JSON.stringify(
+          peer.openBody([{ id: 2, type: "subscribe", channel: "feed:x" }], {}),
+        );
+        const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+          const req = http.request(
+            `${base(s)}/sse`,
+            { method: "POST", headers: { "accept-encoding": "gzip" } },
+            resolve,
+          );
+          req.on("error", reject);
+          req.end(body);
+        });
+        assert.equal(res.headers["content-encoding"], compression ? "gzip" : undefined);
+        res.pause(); // and never read again: the kernel buffers fill, then the server's
+        await until(() => s.rt.httpTransport!.openStreams === 1, 5000, "the stream subscribed");
+        // Incompressible publications, far more than loopback's buffers hold, each one read
+        // by the healthy subscriber before the next.
+        let sent = 0;
+        while (s.rt.httpTransport!.openStreams === 1 && sent < 2000) {
+          await s.rt.publish("feed:x", randomBytes(12 * 1024).toString("base64"));
+          sent++;
+          await healthy.pushesUntil(sent, (m) => m.type === "pub");
+        }
+        assert.equal(s.rt.httpTransport!.openStreams, 0, `still open after ${sent} publications`);
+        assert.equal(healthy.pushes.filter((m) => m.type === "disconnect").length, 0);
+        res.destroy();
+        healthy.close();
+      } finally {
+        await s.close();
+      }
+    });
+  }
 });

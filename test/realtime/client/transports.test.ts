@@ -1068,3 +1068,40 @@ describe("a publication larger than the server takes", () => {
     );
   }
 });
+
+describe("HTTP transports with compression (gzip)", () => {
+  let s: Running;
+  before(async () => {
+    s = await startRealtime({
+      ...serverOptions,
+      httpTransports: { ...serverOptions.httpTransports, compression: true },
+    });
+  });
+  after(() => s.close());
+
+  for (const kind of ["sse", "polling"] as const) {
+    it(
+      `${kind}: the client reads gzipped streams and polls — every publication once, in order`,
+      T,
+      async () => {
+        const client = newClient(s.url, { transports: [kind] });
+        await connected(client);
+        const channel = `gz-${kind}`;
+        const got = collect<{ i: number; pad: string }>(client, channel);
+        await subscribed(client, channel);
+        for (let i = 0; i < 30; i++) {
+          // Small and large publications: polls of several hundred bytes and more get gzipped.
+          await s.rt.publish(channel, { i, pad: "p".repeat(i % 3 === 0 ? 2000 : 10) });
+        }
+        await until(() => got.length >= 30, 10_000, "every publication");
+        assert.deepEqual(
+          got.map((p) => p.data.i),
+          range(30),
+        );
+        assert.equal(got[0]!.data.pad.length, 2000);
+        assert.equal((await client.publish(channel, { i: 30, pad: "" })).offset, 31);
+        assert.equal(client.transport, kind);
+      },
+    );
+  }
+});
