@@ -172,11 +172,13 @@ interface ControlMessage {
 function covers(page: HistoryPage, m: Membership): boolean {
   // Position 0 of epoch "" is the start of a stream that did not exist yet: any epoch matches.
   const sameStream = page.epoch === m.epoch || (m.epoch === "" && m.offset === 0);
-  const missing = page.offset - m.offset;
-  if (!sameStream || missing < 0) return false;
-  let held = 0;
-  for (const p of page.publications) if (p.offset > m.offset) held++;
-  return held === missing;
+  if (!sameStream || page.offset < m.offset) return false;
+  if (page.offset === m.offset) return true;
+  // A page is a run of consecutive offsets (broker rule 1): it holds m.offset+1 … top when it
+  // starts at or before the first and ends at the top (a page cut by its limit does not).
+  const pubs = page.publications;
+  const first = pubs[0]?.offset;
+  return first !== undefined && first <= m.offset + 1 && pubs.at(-1)!.offset === page.offset;
 }
 
 function frameOf(text: string): Uint8Array {
@@ -712,7 +714,9 @@ export class Hub {
   private async fillGap(state: ChannelState): Promise<void> {
     const live = [...state.members.values()].filter((m) => m.buffer === null);
     if (live.length === 0) return;
-    const since = Math.min(...live.map((m) => m.offset));
+    // (A loop, not Math.min(...): a channel may have more members than a call has arguments.)
+    let since = Number.POSITIVE_INFINITY;
+    for (const m of live) since = Math.min(since, m.offset);
     let page: HistoryPage | undefined;
     try {
       page = await this.broker.history(state.name, {
